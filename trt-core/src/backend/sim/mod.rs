@@ -1,0 +1,1 @@
+//! The host simulation backend (being written).
