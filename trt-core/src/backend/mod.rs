@@ -252,6 +252,8 @@ pub trait OutputAllocatorCallbacks: Send + Sync {
 
 /// A TensorRT-RTX runtime cache (`IRuntimeCache`): compiled kernels, serializable.
 pub trait RuntimeCacheBackend: Send + Sync + fmt::Debug {
+    /// For backends to recognise their own caches.
+    fn as_any(&self) -> &dyn Any;
     /// `serialize`.
     fn serialize(&self) -> Result<Vec<u8>>;
     /// `deserialize`: loads a blob produced by [`RuntimeCacheBackend::serialize`].
