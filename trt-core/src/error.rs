@@ -255,6 +255,38 @@ pub enum Error {
     /// No usable backend (library missing, no GPU...).
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),
+    /// No TensorRT library was found in any searched place.
+    #[error("no TensorRT library found; searched: {searched}")]
+    LibraryNotFound {
+        /// Every place looked at, in order.
+        searched: String,
+    },
+    /// A TensorRT library exists but could not be loaded.
+    #[error("cannot load {path}: {message}")]
+    LibraryLoad {
+        /// The library file.
+        path: PathBuf,
+        /// The loader's message.
+        message: String,
+    },
+    /// A symbol the library must export is missing.
+    #[error("{library} does not export `{symbol}`")]
+    MissingSymbol {
+        /// The library file.
+        library: PathBuf,
+        /// The symbol.
+        symbol: &'static str,
+    },
+    /// A library version this crate has no slot table for.
+    #[error("{flavor} version {version} is not supported; supported: {supported}")]
+    UnsupportedVersion {
+        /// The library's flavor.
+        flavor: crate::types::Flavor,
+        /// Its version, dotted.
+        version: String,
+        /// The supported versions.
+        supported: &'static str,
+    },
     /// A file could not be read or written (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),

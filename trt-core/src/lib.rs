@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod ffi;
 pub mod types;
 
 pub use backend::{AllocationStrategy, BackendKind, DevicePtr, MemoryInfo};

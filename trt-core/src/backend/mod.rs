@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::types::{DeviceId, EngineInfo, Flavor, Shape};
 
 pub mod sim;
+pub mod tensorrt;
 
 /// An address in device memory (`CUdeviceptr`). In the simulation it is the real host address
 /// of the simulated allocation, so an FFI stand-in library can compute on it directly.

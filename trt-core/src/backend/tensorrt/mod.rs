@@ -1,0 +1,1 @@
+//! The real backend: TensorRT through [`crate::ffi`] behind the backend traits.
