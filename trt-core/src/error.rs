@@ -170,7 +170,9 @@ pub enum Error {
         reason: String,
     },
     /// Weight streaming asked of an engine that was not built for it.
-    #[error("engine `{engine}` was not built with weight streaming (it has no streamable weights)")]
+    #[error(
+        "engine `{engine}` was not built with weight streaming (it has no streamable weights)"
+    )]
     WeightStreamingUnsupported {
         /// The engine.
         engine: String,
@@ -209,7 +211,9 @@ pub enum Error {
 
     // ---- the machine -------------------------------------------------------------------
     /// A device allocation failed.
-    #[error("out of device memory on {device}: requested {requested} bytes, {free} of {total} free")]
+    #[error(
+        "out of device memory on {device}: requested {requested} bytes, {free} of {total} free"
+    )]
     OutOfDeviceMemory {
         /// The device.
         device: DeviceId,
@@ -297,6 +301,14 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// A TensorRT method that the loaded library version does not have.
+    #[error("{call} is not available in {library}")]
+    NotInLibraryVersion {
+        /// The C++ method.
+        call: &'static str,
+        /// The library's flavor and version.
+        library: String,
     },
 }
 

@@ -5,10 +5,26 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod cache;
+pub mod engine;
 pub mod error;
 pub mod ffi;
+pub mod session;
+pub mod tensor;
 pub mod types;
 
 pub use backend::{AllocationStrategy, BackendKind, DevicePtr, MemoryInfo};
+pub use backend::{CudaGraphStrategy, KernelSpecialization};
+pub use cache::{CacheMetrics, CaptureFailurePolicy, GraphCache, GraphCacheHandle, GraphKey};
+pub use engine::{Engine, Runtime, RuntimeSettings, WeightStreamingBudget, WeightStreamingInfo};
 pub use error::{Error, Result};
+pub use session::{
+    enable_cudagraphs, enable_output_allocator, AcceptsCudaGraphs, AcceptsOutputAllocator,
+    AcceptsWeightStreaming, BorrowedOutputs, CudaGraphs, CudaGraphsScope, OutputAllocator,
+    OutputAllocatorScope, OutputPolicy, Outputs, Owned, PreAllocated, RunOptions, Session,
+    SessionBuilder, SessionMode, StagedRun, Standard, WeightStreaming,
+};
+pub use tensor::{
+    DeviceBuffer, DeviceTensor, DeviceTensorView, Element, HostTensor, Input, TensorRef,
+};
 pub use types::{DataType, DeviceId, EngineInfo, Flavor, ProfileShapes, Shape, TensorInfo, TensorIoMode};

@@ -244,7 +244,9 @@ impl Shape {
     /// Number of elements, or `None` while a dimension is dynamic or the product overflows.
     pub fn volume(&self) -> Option<usize> {
         self.dims().iter().try_fold(1usize, |acc, &dim| {
-            usize::try_from(dim).ok().and_then(|dim| acc.checked_mul(dim))
+            usize::try_from(dim)
+                .ok()
+                .and_then(|dim| acc.checked_mul(dim))
         })
     }
 

@@ -211,7 +211,11 @@ pub trait EngineBackend: Send + Sync {
 /// [`EngineInfo::tensors`], resolved once, so the hot path compares no strings.
 pub trait ContextBackend: Send + Sync {
     /// `setOptimizationProfileAsync`.
-    fn set_optimization_profile(&mut self, profile: usize, stream: &dyn StreamBackend) -> Result<()>;
+    fn set_optimization_profile(
+        &mut self,
+        profile: usize,
+        stream: &dyn StreamBackend,
+    ) -> Result<()>;
     /// `setInputShape`.
     fn set_input_shape(&mut self, tensor: usize, shape: &Shape) -> Result<()>;
     /// `getTensorShape`: for outputs, the shape implied by the current input shapes, with
