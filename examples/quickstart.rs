@@ -39,8 +39,8 @@ fn run() -> trt::Result<()> {
             .map(|p| format!("  profile 0: min {} opt {} max {}", p.min, p.opt, p.max))
             .unwrap_or_default();
         println!(
-            "  {:<6} {:<4} {}{}",
-            tensor.mode, tensor.dtype, tensor.shape, profile
+            "  {:<8} {:<7} {:<5} {}{}",
+            tensor.name, tensor.mode, tensor.dtype, tensor.shape, profile
         );
     }
 

@@ -103,7 +103,7 @@ impl DataType {
 
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -152,7 +152,7 @@ impl TryFrom<i32> for TensorIoMode {
 
 impl fmt::Display for TensorIoMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             TensorIoMode::None => "none",
             TensorIoMode::Input => "input",
             TensorIoMode::Output => "output",
@@ -349,7 +349,7 @@ pub enum Flavor {
 
 impl fmt::Display for Flavor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Flavor::Standard => "TensorRT",
             Flavor::Lean => "TensorRT lean",
             Flavor::Dispatch => "TensorRT dispatch",
