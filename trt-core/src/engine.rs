@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::backend::cuda::CudaDevice;
 use crate::backend::sim::{SimConfig, SimPlatform};
+use crate::backend::tensorrt::TensorRtPlatform;
 use crate::backend::{
     BackendKind, ContextOptions, CudaGraphStrategy, DeviceBackend, EngineBackend,
     KernelSpecialization, PlatformBackend,
@@ -98,11 +100,13 @@ impl Runtime {
     }
 }
 
-/// The real TensorRT + CUDA platform, when this machine has both.
+/// The real TensorRT + CUDA platform on device 0, when this machine has both. The CUDA
+/// driver is probed first (a machine without it is answered, not crashed), then TensorRT is
+/// discovered (explicit path variable, loader path, pip installs).
 fn native_platform() -> Result<Arc<dyn PlatformBackend>> {
-    Err(Error::BackendUnavailable(
-        "this build has no native TensorRT/CUDA backend wired in yet".into(),
-    ))
+    let device = CudaDevice::new(0)?;
+    let platform = TensorRtPlatform::discover(device)?;
+    Ok(platform)
 }
 
 /// Runtime settings applied to execution contexts (TensorRT-RTX's `IRuntimeConfig`).

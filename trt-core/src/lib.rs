@@ -27,4 +27,6 @@ pub use session::{
 pub use tensor::{
     DeviceBuffer, DeviceTensor, DeviceTensorView, Element, HostTensor, Input, TensorRef,
 };
-pub use types::{DataType, DeviceId, EngineInfo, Flavor, ProfileShapes, Shape, TensorInfo, TensorIoMode};
+pub use types::{
+    DataType, DeviceId, EngineInfo, Flavor, ProfileShapes, Shape, TensorInfo, TensorIoMode,
+};

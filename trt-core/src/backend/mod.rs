@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::types::{DeviceId, EngineInfo, Flavor, Shape};
 
+pub mod cuda;
 pub mod sim;
 pub mod tensorrt;
 
