@@ -1,7 +1,8 @@
 // CUDA implementation of compute.h, for the GPU build of the stand-in (built with nvcc on the
 // GPU machine): every function launches its kernels on the enqueue stream, so a CUDA graph
 // captured around enqueueV3 records them, exactly as it records TensorRT's own kernels.
-// Summation order matches compute.cpp; build with --fmad=false so no multiply-add is fused.
+// The summation order differs from compute.cpp (a warp reduction), so results are compared
+// with a float64 reference by relative error, never bit for bit with the host build.
 #include "compute.h"
 
 #include <cuda_runtime_api.h>
@@ -10,23 +11,33 @@ namespace
 {
 constexpr int kThreads = 256;
 
-// One thread per output element: y = relu(x W + b), W row-major [in][out].
+// One warp per output element: the lanes split the dot product, then a fixed-order shuffle
+// reduction sums it (deterministic, so a replay equals the eager run bit for bit).
 __global__ void denseRelu(float const* x, float const* w, float const* b, float* y, int64_t batch, int32_t in,
     int32_t out)
 {
-    int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (index >= batch * out)
+    int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    int lane = static_cast<int>(threadIdx.x % 32);
+    if (warp >= batch * out)
     {
-        return;
+        return; // uniform per warp: blockDim is a multiple of 32
     }
-    int64_t row = index / out;
-    int32_t column = static_cast<int32_t>(index % out);
-    float sum = b[column];
-    for (int32_t k = 0; k < in; ++k)
+    int64_t row = warp / out;
+    int32_t column = static_cast<int32_t>(warp % out);
+    float sum = 0.0f;
+    for (int32_t k = lane; k < in; k += 32)
     {
         sum += x[row * in + k] * w[static_cast<int64_t>(k) * out + column];
     }
-    y[index] = sum > 0.0f ? sum : 0.0f;
+    for (int offset = 16; offset > 0; offset /= 2)
+    {
+        sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    }
+    if (lane == 0)
+    {
+        sum += b[column];
+        y[warp] = sum > 0.0f ? sum : 0.0f;
+    }
 }
 
 __global__ void countPositive(float const* values, int64_t n, unsigned long long* count)
@@ -102,6 +113,9 @@ int standin_mlp_forward(StandInLayer const* layers, int32_t num_layers, int64_t 
     float const* input, float* output, float* scratch, void* stream)
 {
     auto cudaStream = static_cast<cudaStream_t>(stream);
+    // Discard an error left by an earlier failed call (a refused capture, say): only the
+    // launches below decide this call's result.
+    (void)cudaGetLastError();
     float* ping = scratch;
     float* pong = scratch + batch * max_width;
     float const* x = input;
@@ -112,8 +126,8 @@ int standin_mlp_forward(StandInLayer const* layers, int32_t num_layers, int64_t 
         int64_t n = batch * layer.out;
         if (n > 0)
         {
-            denseRelu<<<blocksFor(n), kThreads, 0, cudaStream>>>(x, layer.weights, layer.bias, y, batch, layer.in,
-                layer.out);
+            denseRelu<<<blocksFor(n * 32), kThreads, 0, cudaStream>>>(x, layer.weights, layer.bias, y, batch,
+                layer.in, layer.out);
         }
         x = y;
     }
@@ -144,7 +158,12 @@ int64_t standin_count_positive(float const* values, int64_t rows, int64_t cols, 
             == cudaSuccess;
     ok = ok && cudaStreamSynchronize(cudaStream) == cudaSuccess;
     cudaFreeAsync(deviceCount, cudaStream);
-    return ok ? static_cast<int64_t>(hostCount) : -1;
+    if (!ok)
+    {
+        (void)cudaGetLastError(); // reported through -1; do not leave it for the next call
+        return -1;
+    }
+    return static_cast<int64_t>(hostCount);
 }
 
 void standin_write_nonzero(float const* values, int64_t rows, int64_t cols, int64_t* indices, int64_t count,

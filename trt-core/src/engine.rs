@@ -303,7 +303,9 @@ impl Engine {
         self.backend.serialize()
     }
 
-    pub(crate) fn backend(&self) -> &Arc<dyn EngineBackend> {
+    /// The backend object behind this engine: an escape hatch for measuring or driving the
+    /// backend directly (benchmarks use it to time a bare graph launch of the same engine).
+    pub fn backend(&self) -> &Arc<dyn EngineBackend> {
         &self.backend
     }
 

@@ -383,12 +383,24 @@ impl<'e> SessionCore<'e> {
             };
             eager.context.set_tensor_address(index, address)?;
         }
-        if self.allocator.is_none() {
-            for (position, &index) in engine.output_indices().iter().enumerate() {
-                let bytes = output_capacity(&*eager.context, &info.tensors[index], index)?;
-                let address = grow(&mut self.eager_outputs[position], &self.device, bytes)?;
-                eager.context.set_tensor_address(index, address)?;
-            }
+        // Outputs whose shape the input shapes fix get a bound buffer. With an output
+        // allocator, the data-dependent ones are left to it (TensorRT calls it for those; an
+        // implementation may call it for the others too, and then its buffer is used).
+        let mut bound: PerTensor<bool> = PerTensor::new();
+        for (position, &index) in engine.output_indices().iter().enumerate() {
+            let tensor = &info.tensors[index];
+            let shape = eager.context.tensor_shape(index)?;
+            let bytes = match byte_size(tensor.dtype, &shape) {
+                Some(bytes) => bytes,
+                None if self.allocator.is_some() => {
+                    bound.push(false);
+                    continue;
+                }
+                None => eager.context.max_output_size(index)?,
+            };
+            let address = grow(&mut self.eager_outputs[position], &self.device, bytes)?;
+            eager.context.set_tensor_address(index, address)?;
+            bound.push(true);
         }
         if let Some(allocator) = &self.allocator {
             allocator.begin_run();
@@ -406,23 +418,26 @@ impl<'e> SessionCore<'e> {
         self.views.clear();
         for (position, &index) in engine.output_indices().iter().enumerate() {
             let tensor = &info.tensors[index];
-            let view = match &self.allocator {
-                Some(allocator) => {
-                    allocator
-                        .view(index, tensor.dtype)
-                        .ok_or_else(|| Error::TensorRt {
-                            call: "enqueueV3",
-                            message: format!(
-                                "output `{}` was never allocated by the output allocator",
-                                tensor.name
-                            ),
-                        })?
-                }
+            let allocated = self
+                .allocator
+                .as_ref()
+                .and_then(|allocator| allocator.view(index, tensor.dtype));
+            let view = match allocated {
+                Some(view) => view,
                 None => OutputView {
                     tensor: index,
-                    ptr: self.eager_outputs[position]
-                        .as_ref()
-                        .map_or(DevicePtr::NULL, DeviceBuffer::ptr),
+                    ptr: match &self.eager_outputs[position] {
+                        Some(buffer) if bound[position] => buffer.ptr(),
+                        _ => {
+                            return Err(Error::TensorRt {
+                                call: "enqueueV3",
+                                message: format!(
+                                    "output `{}` was neither bound nor given memory by the output allocator",
+                                    tensor.name
+                                ),
+                            })
+                        }
+                    },
                     shape: eager.context.tensor_shape(index)?,
                     dtype: tensor.dtype,
                     source: OutputSource::Eager(position),
