@@ -274,3 +274,15 @@ fn a_library_without_the_entry_points_is_a_missing_symbol_error() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_library_missing_from_the_loader_path_is_reported_with_the_loaders_reason() {
+    let error = trt::ffi::TensorRtLibrary::open("libnvinfer_does_not_exist.so.99").unwrap_err();
+    match &error {
+        trt::Error::LibraryLoad { message, .. } => assert!(
+            message.contains("cannot open shared object file"),
+            "the dlopen reason must reach the message: {message}"
+        ),
+        other => panic!("unexpected {other}"),
+    }
+}

@@ -120,7 +120,7 @@ impl TensorRtLibrary {
         let library = unsafe { libloading::Library::new(path.as_os_str()) }.map_err(|error| {
             Error::LibraryLoad {
                 path: path.to_owned(),
-                message: error.to_string(),
+                message: error_chain(&error),
             }
         })?;
         // Never unloaded: TensorRT keeps worker threads and our callbacks until exit.
@@ -573,6 +573,22 @@ pub fn python_site_packages() -> Vec<PathBuf> {
 pub fn is_library_name(name: &OsStr) -> bool {
     let text = name.to_string_lossy();
     NAME_PREFIXES.iter().any(|prefix| text.starts_with(prefix))
+}
+
+/// An error and its sources, joined: libloading 0.9 says only "dlopen failed" at the top and
+/// keeps the loader's own reason ("cannot open shared object file...") in `source()`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 #[cfg(test)]

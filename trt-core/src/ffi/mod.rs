@@ -17,6 +17,7 @@
 //! vtables, destructors and by-value returns differently and is out of scope.
 
 mod abi;
+pub mod builder;
 pub mod context;
 pub mod engine;
 pub mod host_memory;

@@ -12,6 +12,11 @@
 //!   differences (`isStreamCapturable`, the runtime cache and the RTX strategies exist only in
 //!   RTX; the output allocator has no deprecated `reallocateOutput` slot).
 //!
+//! The builder subset (`IBuilder`, `INetworkDefinition`, `IBuilderConfig`, `ITensor`, `ILayer`,
+//! `IOptimizationProfile`; used by [`super::builder`]) follows the same split: the `VBuilder`
+//! slots moved in 11.0 / RTX 1.5, the others did not, and `VBuilderConfig::addOptimizationProfile`
+//! is 25 in TensorRT 10 but 23 in every RTX version and in TensorRT 11.
+//!
 //! Every slot here is checked by the slot oracle (`tests/ffi_slot_oracle.rs`): a C++ program
 //! generated from [`Method::ALL`] and compiled with g++ against NVIDIA's headers prints the
 //! slot of each method through the Itanium pointer-to-member encoding, and the test fails on
@@ -253,6 +258,29 @@ methods! {
     HostMemorySize => "IHostMemory" "nvinfer1::apiv::VHostMemory"::"size", "std::size_t", "()", "const noexcept";
     HostMemoryType => "IHostMemory" "nvinfer1::apiv::VHostMemory"::"type", "nvinfer1::DataType", "()", "const noexcept";
 
+    BuilderCreateBuilderConfig => "IBuilder" "nvinfer1::apiv::VBuilder"::"createBuilderConfig", "nvinfer1::IBuilderConfig*", "()", "noexcept";
+    BuilderCreateNetworkV2 => "IBuilder" "nvinfer1::apiv::VBuilder"::"createNetworkV2", "nvinfer1::INetworkDefinition*", "(nvinfer1::NetworkDefinitionCreationFlags)", "noexcept";
+    BuilderCreateOptimizationProfile => "IBuilder" "nvinfer1::apiv::VBuilder"::"createOptimizationProfile", "nvinfer1::IOptimizationProfile*", "()", "noexcept";
+    BuilderBuildSerializedNetwork => "IBuilder" "nvinfer1::apiv::VBuilder"::"buildSerializedNetwork", "nvinfer1::IHostMemory*", "(nvinfer1::INetworkDefinition&, nvinfer1::IBuilderConfig&)", "noexcept";
+
+    NetworkAddInput => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"addInput", "nvinfer1::ITensor*", "(char const*, nvinfer1::DataType, nvinfer1::Dims const&)", "noexcept";
+    NetworkMarkOutput => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"markOutput", "void", "(nvinfer1::ITensor&)", "noexcept";
+    NetworkAddActivation => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"addActivation", "nvinfer1::IActivationLayer*", "(nvinfer1::ITensor&, nvinfer1::ActivationType)", "noexcept";
+    NetworkGetNbLayers => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"getNbLayers", "int32_t", "()", "const noexcept";
+    NetworkGetNbInputs => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"getNbInputs", "int32_t", "()", "const noexcept";
+    NetworkGetNbOutputs => "INetworkDefinition" "nvinfer1::apiv::VNetworkDefinition"::"getNbOutputs", "int32_t", "()", "const noexcept";
+
+    LayerGetOutput => "ILayer" "nvinfer1::apiv::VLayer"::"getOutput", "nvinfer1::ITensor*", "(int32_t)", "const noexcept";
+
+    TensorSetName => "ITensor" "nvinfer1::apiv::VTensor"::"setName", "void", "(char const*)", "noexcept";
+    TensorGetName => "ITensor" "nvinfer1::apiv::VTensor"::"getName", "char const*", "()", "const noexcept";
+    TensorGetDimensions => "ITensor" "nvinfer1::apiv::VTensor"::"getDimensions", "nvinfer1::Dims", "()", "const noexcept";
+
+    BuilderConfigAddOptimizationProfile => "IBuilderConfig" "nvinfer1::apiv::VBuilderConfig"::"addOptimizationProfile", "int32_t", "(nvinfer1::IOptimizationProfile const*)", "noexcept";
+
+    ProfileSetDimensions => "IOptimizationProfile" "nvinfer1::apiv::VOptimizationProfile"::"setDimensions", "bool", "(char const*, nvinfer1::OptProfileSelector, nvinfer1::Dims const&)", "noexcept";
+    ProfileGetDimensions => "IOptimizationProfile" "nvinfer1::apiv::VOptimizationProfile"::"getDimensions", "nvinfer1::Dims", "(char const*, nvinfer1::OptProfileSelector)", "const noexcept";
+
     LoggerGetApiLanguage => "ILogger" "nvinfer1::ILogger"::"getAPILanguage", "nvinfer1::APILanguage", "()", "const noexcept";
     LoggerGetInterfaceInfo => "ILogger" "nvinfer1::ILogger"::"getInterfaceInfo", "nvinfer1::InterfaceInfo", "()", "const noexcept";
     LoggerLog => "ILogger" "nvinfer1::ILogger"::"log", "void", "(nvinfer1::ILogger::Severity, char const*)", "noexcept";
@@ -363,6 +391,23 @@ fn trt10_slot(minor: u32, method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => (4, 0),
         OutputAllocatorReallocateOutputAsync => (5, 0),
         OutputAllocatorNotifyShape => (6, 0),
+        BuilderCreateBuilderConfig => (7, 0),
+        BuilderCreateNetworkV2 => (8, 0),
+        BuilderCreateOptimizationProfile => (9, 0),
+        BuilderBuildSerializedNetwork => (14, 0),
+        NetworkAddInput => (2, 0),
+        NetworkMarkOutput => (3, 0),
+        NetworkAddActivation => (4, 0),
+        NetworkGetNbLayers => (12, 0),
+        NetworkGetNbInputs => (14, 0),
+        NetworkGetNbOutputs => (16, 0),
+        LayerGetOutput => (8, 0),
+        TensorSetName => (2, 0),
+        TensorGetName => (3, 0),
+        TensorGetDimensions => (5, 0),
+        ProfileSetDimensions => (2, 0),
+        ProfileGetDimensions => (3, 0),
+        BuilderConfigAddOptimizationProfile => (25, 0),
     };
     (minor >= since).then_some(slot)
 }
@@ -432,6 +477,23 @@ fn trt11_slot(method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => 4,
         OutputAllocatorReallocateOutputAsync => 5,
         OutputAllocatorNotifyShape => 6,
+        BuilderCreateBuilderConfig => 5,
+        BuilderCreateNetworkV2 => 6,
+        BuilderCreateOptimizationProfile => 7,
+        BuilderBuildSerializedNetwork => 11,
+        NetworkAddInput => 2,
+        NetworkMarkOutput => 3,
+        NetworkAddActivation => 4,
+        NetworkGetNbLayers => 12,
+        NetworkGetNbInputs => 14,
+        NetworkGetNbOutputs => 16,
+        LayerGetOutput => 8,
+        TensorSetName => 2,
+        TensorGetName => 3,
+        TensorGetDimensions => 5,
+        ProfileSetDimensions => 2,
+        ProfileGetDimensions => 3,
+        BuilderConfigAddOptimizationProfile => 23,
     })
 }
 
@@ -499,6 +561,23 @@ fn rtx13_slot(method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => return None,
         OutputAllocatorReallocateOutputAsync => 4,
         OutputAllocatorNotifyShape => 5,
+        BuilderCreateBuilderConfig => 7,
+        BuilderCreateNetworkV2 => 8,
+        BuilderCreateOptimizationProfile => 9,
+        BuilderBuildSerializedNetwork => 14,
+        NetworkAddInput => 2,
+        NetworkMarkOutput => 3,
+        NetworkAddActivation => 4,
+        NetworkGetNbLayers => 12,
+        NetworkGetNbInputs => 14,
+        NetworkGetNbOutputs => 16,
+        LayerGetOutput => 8,
+        TensorSetName => 2,
+        TensorGetName => 3,
+        TensorGetDimensions => 5,
+        ProfileSetDimensions => 2,
+        ProfileGetDimensions => 3,
+        BuilderConfigAddOptimizationProfile => 23,
     })
 }
 
