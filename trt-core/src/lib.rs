@@ -11,6 +11,7 @@ pub mod error;
 pub mod ffi;
 pub mod session;
 pub mod tensor;
+pub mod typed;
 pub mod types;
 
 pub use backend::{AllocationStrategy, BackendKind, DevicePtr, MemoryInfo};

@@ -6,6 +6,13 @@
 
 #[test]
 fn ui() {
+    // `#[trt_model]` resolves plan paths at compile time from the crate root, which for the
+    // cases is trybuild's generated crate; they name the plans through this variable instead.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    std::env::set_var(
+        "TRT_UI_MODELS",
+        models.canonicalize().expect("models/ exists"),
+    );
     let cases = trybuild::TestCases::new();
     cases.compile_fail("cases/fail/*.rs");
     cases.pass("cases/pass/*.rs");

@@ -6,7 +6,7 @@
 
 use half::{bf16, f16};
 
-use super::plan::{Op, OutputProgram};
+use super::plan::{reshape_dims, Op, OutputProgram};
 use crate::types::DataType;
 
 /// Weight `W[k][n]` of a `linear` op with the given `seed`:
@@ -151,6 +151,28 @@ fn apply(op: &Op, mut tensor: HostTensor, element_limit: usize) -> Result<HostTe
                 .values
                 .iter_mut()
                 .for_each(|value| *value = value.max(0.0));
+            Ok(tensor)
+        }
+        Op::Sigmoid {} => {
+            tensor
+                .values
+                .iter_mut()
+                .for_each(|value| *value = 1.0 / (1.0 + (-*value).exp()));
+            Ok(tensor)
+        }
+        Op::Reshape { ref shape } => {
+            let dims: Vec<i64> = tensor.dims.iter().map(|&extent| extent as i64).collect();
+            let reshaped = reshape_dims(&dims, shape)?
+                .into_iter()
+                .map(|extent| usize::try_from(extent).map_err(|_| "reshape: unknown extent"))
+                .collect::<Result<Vec<usize>, _>>()?;
+            if product(&reshaped) != Some(tensor.values.len()) {
+                return Err(format!(
+                    "reshape: {} elements cannot take the shape {reshaped:?}",
+                    tensor.values.len()
+                ));
+            }
+            tensor.dims = reshaped;
             Ok(tensor)
         }
         Op::Add {} => Ok(tensor),
@@ -317,6 +339,49 @@ mod tests {
         assert_eq!(y.values, [0.0, 1.0, 1.0, 0.0, 1.0, 2.0]);
         let none = run(&[Op::Nonzero {}], &tensor(&[4], &[0.0; 4]));
         assert_eq!(none.dims, [0, 1]);
+    }
+
+    #[test]
+    fn sigmoid_and_reshape() {
+        let x = tensor(&[2, 3], &[0.0, 1.0, -1.0, 2.0, 3.0, 4.0]);
+        let squashed = run(&[Op::Sigmoid {}], &x);
+        assert_eq!(squashed.dims, [2, 3]);
+        assert_eq!(squashed.values[0], 0.5);
+        assert_eq!(squashed.values[1], 1.0 / (1.0 + (-1.0f64).exp()));
+        assert_eq!(squashed.values[1] + squashed.values[2], 1.0);
+
+        for (shape, dims) in [
+            (vec![0, -1, 1], vec![2, 3, 1]),
+            (vec![3, 2], vec![3, 2]),
+            (vec![-1], vec![6]),
+            (vec![0, 0], vec![2, 3]),
+        ] {
+            let reshaped = run(&[Op::Reshape { shape }], &x);
+            assert_eq!(reshaped.dims, dims);
+            assert_eq!(
+                reshaped.values, x.values,
+                "reshape keeps the row-major order"
+            );
+        }
+        for shape in [
+            vec![4, 2],
+            vec![-1, -1],
+            vec![0, 0, 0],
+            vec![-1, 4],
+            vec![-2, 3],
+        ] {
+            let result = run_program(
+                &program(
+                    1,
+                    &[Op::Reshape {
+                        shape: shape.clone(),
+                    }],
+                ),
+                &[&x],
+                100,
+            );
+            assert!(result.is_err(), "{shape:?}");
+        }
     }
 
     #[test]

@@ -21,10 +21,11 @@
 //! ops = [ { op = "linear", out = 8, seed = 1 }, { op = "relu" } ]
 //! ```
 //!
-//! Operations: `scale { mul, add }`, `relu`, `linear { out, seed }` (see
+//! Operations: `scale { mul, add }`, `relu`, `sigmoid`, `linear { out, seed }` (see
 //! [`super::linear_weight`]), `add` (first op of an output with several sources of equal
-//! shape), `sum_last` (reduces the last axis) and `nonzero` (data-dependent, last op, `i64`
-//! output of shape `[count, rank]`). A static input may omit `profiles`; a dynamic one needs
+//! shape), `sum_last` (reduces the last axis), `reshape { shape }` (same elements, new shape:
+//! `0` copies the operand's extent, one `-1` is inferred) and `nonzero` (data-dependent, last
+//! op, `i64` output of shape `[count, rank]`). A static input may omit `profiles`; a dynamic one needs
 //! one entry per optimization profile, and all inputs have the same number of profiles.
 
 use serde::Deserialize;
@@ -86,7 +87,7 @@ struct OutputEntry {
 }
 
 /// One operation of an output's program; values are computed in `f64`.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum Op {
     /// `x * mul + add`, elementwise.
@@ -98,6 +99,8 @@ pub(crate) enum Op {
     },
     /// `max(x, 0)`, elementwise.
     Relu {},
+    /// `1 / (1 + e^-x)`, elementwise.
+    Sigmoid {},
     /// Last axis `K -> out`: `y = x·W + b` with the deterministic weights of
     /// [`super::linear_weight`] and [`super::linear_bias`].
     Linear {
@@ -111,6 +114,9 @@ pub(crate) enum Op {
     SumLast {},
     /// Row-major indices of the nonzero elements: `i64 [count, rank]` (data-dependent).
     Nonzero {},
+    /// The same elements in row-major order with a new shape, like TensorRT's shuffle
+    /// reshape: `0` copies the operand's extent at that axis, one `-1` is inferred.
+    Reshape { shape: Vec<i64> },
 }
 
 fn one() -> f64 {
@@ -122,10 +128,12 @@ impl Op {
         match self {
             Op::Scale { .. } => "scale",
             Op::Relu {} => "relu",
+            Op::Sigmoid {} => "sigmoid",
             Op::Linear { .. } => "linear",
             Op::Add {} => "add",
             Op::SumLast {} => "sum_last",
             Op::Nonzero {} => "nonzero",
+            Op::Reshape { .. } => "reshape",
         }
     }
 
@@ -133,7 +141,8 @@ impl Op {
     /// data-dependent) propagates. Used both on engine patterns and on concrete shapes.
     fn output_dims(&self, dims: &[i64]) -> std::result::Result<Vec<i64>, String> {
         match *self {
-            Op::Scale { .. } | Op::Relu {} => Ok(dims.to_vec()),
+            Op::Scale { .. } | Op::Relu {} | Op::Sigmoid {} => Ok(dims.to_vec()),
+            Op::Reshape { ref shape } => reshape_dims(dims, shape),
             Op::Linear { out, .. } => {
                 let (_, leading) = dims
                     .split_last()
@@ -152,6 +161,78 @@ impl Op {
             Op::Add {} => Ok(dims.to_vec()),
         }
     }
+}
+
+/// The dims of `reshape { shape }` applied to an operand of `dims` (`-1` where unknown).
+///
+/// Axes copied with `0` keep their extent, known or not; the other operand extents must all
+/// be known to check the element count and infer a `-1`, otherwise the result stays `-1`
+/// there and the check happens on concrete shapes.
+pub(crate) fn reshape_dims(dims: &[i64], shape: &[i64]) -> std::result::Result<Vec<i64>, String> {
+    let mut result = Vec::with_capacity(shape.len());
+    let mut inferred = None;
+    let mut copied = Vec::new();
+    for (axis, &extent) in shape.iter().enumerate() {
+        match extent {
+            0 => {
+                let &operand = dims.get(axis).ok_or_else(|| {
+                    format!(
+                        "reshape: 0 at axis {axis} copies an extent the operand (rank {}) does not have",
+                        dims.len()
+                    )
+                })?;
+                copied.push(axis);
+                result.push(operand);
+            }
+            -1 if inferred.is_none() => {
+                inferred = Some(axis);
+                result.push(-1);
+            }
+            -1 => return Err("reshape: at most one extent may be -1 (inferred)".to_owned()),
+            extent if extent > 0 => result.push(extent),
+            _ => {
+                return Err(format!(
+                    "reshape: extents are positive, 0 (copy) or -1 (inferred), found {extent}"
+                ))
+            }
+        }
+    }
+    fn product(mut values: impl Iterator<Item = i64>) -> Option<i64> {
+        values.try_fold(1i64, |acc, value| acc.checked_mul(value))
+    }
+    let rest_in: Vec<i64> = dims
+        .iter()
+        .enumerate()
+        .filter(|(axis, _)| !copied.contains(axis))
+        .map(|(_, &extent)| extent)
+        .collect();
+    if rest_in.contains(&-1) {
+        return Ok(result);
+    }
+    let volume_in = product(rest_in.into_iter()).ok_or("reshape: the operand is too large")?;
+    let volume_out = product(
+        result
+            .iter()
+            .enumerate()
+            .filter(|(axis, _)| !copied.contains(axis) && Some(*axis) != inferred)
+            .map(|(_, &extent)| extent),
+    )
+    .ok_or("reshape: the new shape is too large")?;
+    let mismatch = || {
+        format!("reshape: an operand of shape {dims:?} has no element-preserving shape {shape:?}")
+    };
+    match inferred {
+        Some(axis) => {
+            // `volume_out` is a product of positive extents: never zero.
+            if volume_in % volume_out != 0 {
+                return Err(mismatch());
+            }
+            result[axis] = volume_in / volume_out;
+        }
+        None if volume_in != volume_out => return Err(mismatch()),
+        None => {}
+    }
+    Ok(result)
 }
 
 /// How one output is computed from the inputs.
@@ -611,6 +692,58 @@ ops = [ { op = "nonzero" } ]
         assert_eq!(plan.info.tensors[3].shape, Shape::new(&[-1, 2]).unwrap());
         assert!(plan.programs[1].data_dependent);
         assert!(!plan.programs[0].data_dependent);
+    }
+
+    #[test]
+    fn reshape_keeps_copied_dynamic_extents_and_infers_the_rest() {
+        assert_eq!(
+            reshape_dims(&[-1, 3, 32, 32], &[0, 64, 48]).unwrap(),
+            [-1, 64, 48]
+        );
+        assert_eq!(
+            reshape_dims(&[-1, 3, 32, 32], &[0, -1, 48]).unwrap(),
+            [-1, 64, 48]
+        );
+        assert_eq!(reshape_dims(&[2, 3, 4], &[-1, 4]).unwrap(), [6, 4]);
+        // The batch is not copied: nothing can be checked before the shapes are concrete.
+        assert_eq!(reshape_dims(&[-1, 3], &[-1]).unwrap(), [-1]);
+        let error = reshape_dims(&[-1, 3, 32, 32], &[0, 64, 47]).unwrap_err();
+        assert!(error.contains("no element-preserving shape"), "{error}");
+        assert!(reshape_dims(&[2, 3], &[0, 0, 0])
+            .unwrap_err()
+            .contains("rank 2"));
+        assert!(reshape_dims(&[2, 3], &[-1, -1]).is_err());
+        assert!(reshape_dims(&[2, 3], &[0, -3]).is_err());
+        // Empty tensors keep their copied zero extent; the rest is still inferred.
+        assert_eq!(reshape_dims(&[0, 3], &[0, -1]).unwrap(), [0, 3]);
+        assert!(reshape_dims(&[i64::MAX, 4], &[-1]).is_err());
+    }
+
+    #[test]
+    fn plans_derive_shapes_through_reshape_and_sigmoid() {
+        let plan = parse(
+            r#"
+name = "heads"
+[[inputs]]
+name = "images"
+dtype = "f16"
+shape = [-1, 3, 32, 32]
+profiles = [ { min = [1, 3, 32, 32], opt = [2, 3, 32, 32], max = [8, 3, 32, 32] } ]
+[[outputs]]
+name = "scores"
+dtype = "f32"
+from = ["images"]
+ops = [ { op = "reshape", shape = [0, 64, 48] }, { op = "sum_last" }, { op = "sigmoid" } ]
+"#,
+        )
+        .unwrap();
+        assert_eq!(plan.info.tensors[1].shape, Shape::new(&[-1, 64]).unwrap());
+        let bad = MLP.replacen(
+            r#"{ op = "relu" }"#,
+            r#"{ op = "reshape", shape = [0, 7] }"#,
+            1,
+        );
+        assert!(reason(&bad).contains("reshape"), "{}", reason(&bad));
     }
 
     #[test]
