@@ -330,3 +330,112 @@ fn sessions_run_the_stand_in_mlp_through_the_public_api() {
         assert!(error.is_bad_input(), "{error}");
     }
 }
+
+/// Every call the stand-in recorded on this thread since the last take.
+fn recorded(platform: &TensorRtPlatform) -> String {
+    trt::ffi::stand_in::take_calls(platform.library()).unwrap()
+}
+
+#[test]
+fn session_runtime_settings_reach_the_rtx_runtime_config() {
+    let (platform, _) = stand_in_platform("rtx-1.7");
+    let runtime = trt::Runtime::with_platform(platform.clone());
+    let spec = PlanSpec::mlp();
+    let engine = runtime.engine_from_bytes(&spec.to_bytes()).unwrap();
+    let settings = trt::RuntimeSettings::default()
+        .with_kernel_specialization(trt::KernelSpecialization::Eager);
+    let mut session = engine
+        .session()
+        .with_runtime_settings(settings)
+        .build()
+        .unwrap();
+    let data = input_rows(2, 0);
+    let x = HostTensor::from_vec(&[2, 4], data.clone()).unwrap();
+    recorded(&platform);
+    let y = session
+        .run(&inputs!["input" => &x])
+        .unwrap()
+        .to_host("output")
+        .unwrap();
+    assert_close(y.as_slice::<f32>().unwrap(), &spec.reference(&data, 2));
+    let calls = recorded(&platform);
+    for expected in [
+        "ICudaEngine::createRuntimeConfig",
+        "IRuntimeConfig::setExecutionContextAllocationStrategy strategy=0",
+        "IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy strategy=1",
+        "IRuntimeConfig::setCudaGraphStrategy strategy=0",
+        "ICudaEngine::createExecutionContextWithRuntimeConfig",
+    ] {
+        assert!(
+            calls.contains(expected),
+            "missing `{expected}` in:\n{calls}"
+        );
+    }
+
+    // Dynamic resource allocation: sized for these shapes, set before the enqueue.
+    let mut scope = trt::enable_dynamic_allocation(&mut session);
+    let y = scope
+        .run(&inputs!["input" => &x])
+        .unwrap()
+        .to_host("output")
+        .unwrap();
+    assert_close(y.as_slice::<f32>().unwrap(), &spec.reference(&data, 2));
+    let calls = recorded(&platform);
+    let order: Vec<usize> = [
+        "IRuntimeConfig::setExecutionContextAllocationStrategy strategy=2",
+        "IExecutionContext::updateDeviceMemorySizeForShapes",
+        "IExecutionContext::setDeviceMemoryV2",
+        "IExecutionContext::enqueueV3",
+    ]
+    .iter()
+    .map(|call| {
+        calls
+            .find(call)
+            .unwrap_or_else(|| panic!("missing `{call}` in:\n{calls}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "{calls}");
+}
+
+#[test]
+fn standard_tensorrt_refuses_the_rtx_graph_strategy_and_ignores_other_settings() {
+    let (platform, _) = stand_in_platform("trt-11.4");
+    let runtime = trt::Runtime::with_platform(platform.clone());
+    let spec = PlanSpec::mlp();
+    let mut engine = runtime.engine_from_bytes(&spec.to_bytes()).unwrap();
+    let graphs = trt::RuntimeSettings::default()
+        .with_cuda_graph_strategy(trt::CudaGraphStrategy::WholeGraphCapture);
+    let error = engine.set_runtime_settings(graphs).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::UnsupportedSetting {
+                flavor: Flavor::Standard,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let eager = trt::RuntimeSettings::default()
+        .with_kernel_specialization(trt::KernelSpecialization::Eager);
+    engine.set_runtime_settings(eager).unwrap();
+    let mut session = engine.session().build().unwrap();
+    let data = input_rows(3, 1);
+    let x = HostTensor::from_vec(&[3, 4], data.clone()).unwrap();
+    recorded(&platform);
+    let y = session
+        .run(&inputs!["input" => &x])
+        .unwrap()
+        .to_host("output")
+        .unwrap();
+    assert_close(y.as_slice::<f32>().unwrap(), &spec.reference(&data, 3));
+    let calls = recorded(&platform);
+    assert!(
+        calls.contains("ICudaEngine::createExecutionContext strategy=0"),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("IRuntimeConfig"),
+        "no RTX call on standard TensorRT:\n{calls}"
+    );
+}

@@ -490,3 +490,50 @@ fn the_real_lean_runtime_on_the_gpu() {
     println!("lean runtime on a non-TensorRT plan: {error}");
     assert!(matches!(error, Error::InvalidPlan { .. }), "{error}");
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU and the nvcc build of the stand-in"]
+fn dynamic_allocation_holds_activation_memory_only_during_a_run_on_the_gpu() {
+    let gpu = Gpu::new();
+    let spec = big_spec();
+    let engine = gpu.engine(&spec);
+    let x = input(4096, 5);
+    let on_device = DeviceTensor::from_host(gpu.runtime.device(), &x).unwrap();
+    let expected = reference_f64(&spec, x.as_slice().unwrap(), 4096);
+
+    // Static: the context keeps activation memory for the largest batch (16 MiB here).
+    let baseline = gpu.free_bytes();
+    let mut session = engine
+        .session()
+        .with_pre_allocated_outputs()
+        .build()
+        .unwrap();
+    session.run(&inputs!["input" => &on_device]).unwrap();
+    let static_used = baseline - gpu.free_bytes();
+    assert!(
+        static_used >= 16 << 20,
+        "static context holds its activation memory: {static_used}"
+    );
+
+    let mut scope = trt::enable_dynamic_allocation(&mut session);
+    for _ in 0..3 {
+        let before = gpu.free_bytes();
+        let outputs = scope.run(&inputs!["input" => &on_device]).unwrap();
+        let y = outputs.get("output").unwrap().to_vec::<f32>().unwrap();
+        assert_relative_error(&y, &expected);
+        drop(outputs);
+        let after = gpu.free_bytes();
+        assert!(
+            after.abs_diff(before) <= 1 << 20,
+            "released after the run: {before} vs {after}"
+        );
+    }
+    let dynamic_used = baseline - gpu.free_bytes();
+    println!(
+        "device memory held between runs: static {static_used} bytes, dynamic {dynamic_used} bytes"
+    );
+    assert!(
+        static_used - dynamic_used >= 15 << 20,
+        "the 16 MiB activation is no longer held"
+    );
+}

@@ -304,14 +304,14 @@ fn changing_runtime_settings_recreates_the_context() {
     let sim = Sim::new();
     let engine = sim.engine("mlp.simplan");
     let mut session = engine.session().build().unwrap();
+    session.run(&inputs!["x" => &mlp_input(1, 0)]).unwrap();
     assert_eq!(
         sim.stats().contexts_created,
         1,
-        "building costs one context"
+        "the first run creates the context"
     );
-    session.run(&inputs!["x" => &mlp_input(1, 0)]).unwrap();
     let eager = RuntimeSettings::default().with_kernel_specialization(KernelSpecialization::Eager);
-    session.set_runtime_settings(eager);
+    session.set_runtime_settings(eager.clone()).unwrap();
     assert_eq!(session.runtime_settings(), eager);
     session.run(&inputs!["x" => &mlp_input(1, 0)]).unwrap();
     assert_eq!(
@@ -319,7 +319,7 @@ fn changing_runtime_settings_recreates_the_context() {
         2,
         "recreated once, on the next run"
     );
-    session.set_runtime_settings(eager);
+    session.set_runtime_settings(eager).unwrap();
     session.run(&inputs!["x" => &mlp_input(1, 0)]).unwrap();
     assert_eq!(
         sim.stats().contexts_created,

@@ -1,16 +1,18 @@
 //! The entry points: [`Runtime`] (which machine) and [`Engine`] (a deserialized plan).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::backend::cuda::CudaDevice;
 use crate::backend::sim::{SimConfig, SimPlatform};
 use crate::backend::tensorrt::TensorRtPlatform;
 use crate::backend::{
-    BackendKind, ContextOptions, CudaGraphStrategy, DeviceBackend, EngineBackend,
-    KernelSpecialization, PlatformBackend,
+    AllocationStrategy, BackendKind, ContextOptions, CudaGraphStrategy, DeviceBackend,
+    EngineBackend, KernelSpecialization, PlatformBackend,
 };
 use crate::error::{Error, Result};
+use crate::runtime_cache::RuntimeCache;
 use crate::session::{Owned, SessionBuilder, Standard};
 use crate::types::{EngineInfo, Flavor};
 
@@ -109,20 +111,53 @@ fn native_platform() -> Result<Arc<dyn PlatformBackend>> {
     Ok(platform)
 }
 
+/// Where the execution contexts of a session keep TensorRT-RTX's compiled kernels.
+#[derive(Clone, Debug, Default)]
+pub enum RuntimeCacheSetting {
+    /// No runtime cache.
+    #[default]
+    None,
+    /// The cache file at this path, opened (shared with every other user of the same path in
+    /// this process) when the session needs it and saved when its last user is dropped.
+    Path(PathBuf),
+    /// The cache file at [`RuntimeCache::default_path`] (`{temp dir}/trt_{user}/runtime_cache.bin`).
+    DefaultPath,
+    /// A cache handle the caller owns and may share between sessions.
+    Shared(RuntimeCache),
+}
+
+impl PartialEq for RuntimeCacheSetting {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (RuntimeCacheSetting::None, RuntimeCacheSetting::None)
+            | (RuntimeCacheSetting::DefaultPath, RuntimeCacheSetting::DefaultPath) => true,
+            (RuntimeCacheSetting::Path(a), RuntimeCacheSetting::Path(b)) => a == b,
+            (RuntimeCacheSetting::Shared(a), RuntimeCacheSetting::Shared(b)) => {
+                Arc::ptr_eq(a.backend(), b.backend())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Runtime settings applied to execution contexts (TensorRT-RTX's `IRuntimeConfig`).
 ///
 /// Immutable: change settings by building a new value and applying it with
-/// [`Engine::set_runtime_settings`] or [`crate::Session::set_runtime_settings`].
+/// [`Engine::set_runtime_settings`], [`crate::Session::set_runtime_settings`] or a
+/// [`crate::RuntimeSettingsScope`].
 ///
 /// ```
-/// use trt_core::{KernelSpecialization, RuntimeSettings};
-/// let settings = RuntimeSettings::default().with_kernel_specialization(KernelSpecialization::Eager);
+/// use trt_core::{KernelSpecialization, RuntimeCacheSetting, RuntimeSettings};
+/// let settings = RuntimeSettings::default()
+///     .with_kernel_specialization(KernelSpecialization::Eager)
+///     .with_runtime_cache(RuntimeCacheSetting::DefaultPath);
 /// assert_eq!(settings.kernel_specialization(), KernelSpecialization::Eager);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuntimeSettings {
     cuda_graph_strategy: CudaGraphStrategy,
     kernel_specialization: KernelSpecialization,
+    runtime_cache: RuntimeCacheSetting,
 }
 
 impl RuntimeSettings {
@@ -138,6 +173,12 @@ impl RuntimeSettings {
         self
     }
 
+    /// These settings with another runtime cache.
+    pub fn with_runtime_cache(mut self, cache: RuntimeCacheSetting) -> RuntimeSettings {
+        self.runtime_cache = cache;
+        self
+    }
+
     /// The RTX CUDA-graph strategy.
     pub fn cuda_graph_strategy(&self) -> CudaGraphStrategy {
         self.cuda_graph_strategy
@@ -148,15 +189,21 @@ impl RuntimeSettings {
         self.kernel_specialization
     }
 
-    pub(crate) fn context_options(
+    /// The runtime cache setting.
+    pub fn runtime_cache(&self) -> &RuntimeCacheSetting {
+        &self.runtime_cache
+    }
+
+    fn context_options(
         &self,
-        allocation: crate::backend::AllocationStrategy,
+        allocation: AllocationStrategy,
+        runtime_cache: Option<&RuntimeCache>,
     ) -> ContextOptions {
         ContextOptions {
             allocation,
             cuda_graph_strategy: self.cuda_graph_strategy,
             kernel_specialization: self.kernel_specialization,
-            runtime_cache: None,
+            runtime_cache: runtime_cache.map(|cache| Arc::clone(cache.backend())),
         }
     }
 }
@@ -211,6 +258,10 @@ pub struct Engine {
     input_indices: Arc<[usize]>,
     output_indices: Arc<[usize]>,
     settings: RuntimeSettings,
+    /// Sessions alive now: a builder may change the weight-streaming budget only when none is.
+    live_sessions: AtomicUsize,
+    /// Standard TensorRT ignores RTX settings; say so once per engine, not once per context.
+    warned_ignored_settings: AtomicBool,
 }
 
 impl Engine {
@@ -229,6 +280,8 @@ impl Engine {
             input_indices,
             output_indices,
             settings: RuntimeSettings::default(),
+            live_sessions: AtomicUsize::new(0),
+            warned_ignored_settings: AtomicBool::new(false),
         }
     }
 
@@ -254,12 +307,88 @@ impl Engine {
 
     /// Default runtime settings for sessions created from now on.
     pub fn runtime_settings(&self) -> RuntimeSettings {
-        self.settings
+        self.settings.clone()
     }
 
     /// Changes the default runtime settings. Takes `&mut self`: no session may be alive.
-    pub fn set_runtime_settings(&mut self, settings: RuntimeSettings) {
+    /// On standard TensorRT an RTX CUDA-graph strategy is a typed error (see
+    /// [`Engine::check_runtime_settings`]).
+    pub fn set_runtime_settings(&mut self, settings: RuntimeSettings) -> Result<()> {
+        self.check_runtime_settings(&settings)?;
         self.settings = settings;
+        Ok(())
+    }
+
+    /// Checks settings against the library flavor. TensorRT-RTX (and the simulation) honour
+    /// them all. Standard, lean and dispatch TensorRT have no runtime cache, kernel
+    /// specialization or graph strategy: an RTX CUDA-graph strategy there is an error, since
+    /// the caller relies on graphs that would silently not happen; other non-default settings
+    /// are ignored with one warning per engine.
+    pub fn check_runtime_settings(&self, settings: &RuntimeSettings) -> Result<()> {
+        if !self.honours_rtx_settings() {
+            if settings.cuda_graph_strategy() != CudaGraphStrategy::Disabled {
+                return Err(Error::UnsupportedSetting {
+                    setting: "CUDA graph strategy (IRuntimeConfig::setCudaGraphStrategy)",
+                    flavor: self.platform.flavor(),
+                });
+            }
+            if *settings != RuntimeSettings::default()
+                && !self.warned_ignored_settings.swap(true, Ordering::Relaxed)
+            {
+                log::warn!(
+                    "engine `{}` runs on {}, which has no runtime cache or dynamic-shape kernel \
+                     specialization: these runtime settings are ignored",
+                    self.info.name,
+                    self.platform.flavor()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the library applies TensorRT-RTX runtime settings.
+    fn honours_rtx_settings(&self) -> bool {
+        matches!(self.platform.flavor(), Flavor::Rtx | Flavor::Simulation)
+    }
+
+    /// The context options `settings` amount to on this engine's library, with the runtime
+    /// cache the session resolved ([`Engine::resolve_runtime_cache`]).
+    pub(crate) fn context_options(
+        &self,
+        settings: &RuntimeSettings,
+        allocation: AllocationStrategy,
+        runtime_cache: Option<&RuntimeCache>,
+    ) -> ContextOptions {
+        if self.honours_rtx_settings() {
+            settings.context_options(allocation, runtime_cache)
+        } else {
+            RuntimeSettings::default().context_options(allocation, None)
+        }
+    }
+
+    /// Opens the runtime cache `settings` name (none on libraries without one).
+    pub(crate) fn resolve_runtime_cache(
+        &self,
+        settings: &RuntimeSettings,
+    ) -> Result<Option<RuntimeCache>> {
+        if !self.honours_rtx_settings() {
+            return Ok(None);
+        }
+        let runtime = Runtime::with_platform(Arc::clone(&self.platform));
+        match &settings.runtime_cache {
+            RuntimeCacheSetting::None => Ok(None),
+            RuntimeCacheSetting::Path(path) => RuntimeCache::open(&runtime, path).map(Some),
+            RuntimeCacheSetting::DefaultPath => RuntimeCache::open_default(&runtime).map(Some),
+            RuntimeCacheSetting::Shared(cache) => Ok(Some(cache.clone())),
+        }
+    }
+
+    pub(crate) fn session_started(&self) {
+        self.live_sessions.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn session_ended(&self) {
+        self.live_sessions.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Weight-streaming figures; an engine built without streaming is a typed error.
@@ -279,9 +408,37 @@ impl Engine {
     }
 
     /// Sets the weight-streaming budget. Takes `&mut self`, so no session (and so no
-    /// execution context) can be alive: TensorRT forbids the change otherwise.
+    /// execution context) can be alive: TensorRT forbids the change otherwise. A budget above
+    /// the streamable size is clamped to it, with a warning.
     pub fn set_weight_streaming_budget(&mut self, budget: WeightStreamingBudget) -> Result<()> {
         self.apply_weight_streaming_budget(budget)
+    }
+
+    /// Sets a budget for the scope's lifetime and restores the previous one when the scope is
+    /// dropped. Sessions created from the scope borrow it, so they are gone by then.
+    ///
+    /// ```
+    /// use trt_core::{Runtime, WeightStreamingBudget};
+    /// let runtime = Runtime::simulated();
+    /// let mut engine = runtime.load_engine(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/streaming.simplan")).unwrap();
+    /// let full = engine.weight_streaming().unwrap().budget;
+    /// {
+    ///     let scope = engine.weight_streaming_scope(WeightStreamingBudget::StreamAll).unwrap();
+    ///     assert_eq!(scope.weight_streaming().unwrap().budget, 0);
+    ///     let _session = scope.session().build().unwrap();
+    /// }
+    /// assert_eq!(engine.weight_streaming().unwrap().budget, full);
+    /// ```
+    pub fn weight_streaming_scope(
+        &mut self,
+        budget: WeightStreamingBudget,
+    ) -> Result<WeightStreamingScope<'_>> {
+        let previous = self.weight_streaming()?.budget;
+        self.apply_weight_streaming_budget(budget)?;
+        Ok(WeightStreamingScope {
+            engine: self,
+            previous,
+        })
     }
 
     pub(crate) fn apply_weight_streaming_budget(
@@ -289,7 +446,25 @@ impl Engine {
         budget: WeightStreamingBudget,
     ) -> Result<()> {
         let info = self.weight_streaming()?;
+        let live = self.live_sessions.load(Ordering::Acquire);
+        if live > 0 {
+            return Err(Error::EngineInUse {
+                engine: self.info.name.clone(),
+                live,
+                action: "changing the weight-streaming budget",
+            });
+        }
         let bytes = match budget {
+            WeightStreamingBudget::Bytes(bytes) if bytes > info.streamable_bytes => {
+                log::warn!(
+                    "weight-streaming budget {bytes} of engine `{}` is above its {} streamable \
+                     bytes; using {}",
+                    self.info.name,
+                    info.streamable_bytes,
+                    info.streamable_bytes
+                );
+                info.streamable_bytes
+            }
             WeightStreamingBudget::Bytes(bytes) => bytes,
             WeightStreamingBudget::Automatic => info.automatic_budget,
             WeightStreamingBudget::StreamAll => 0,
@@ -319,6 +494,33 @@ impl Engine {
 
     pub(crate) fn output_indices(&self) -> &[usize] {
         &self.output_indices
+    }
+}
+
+/// A weight-streaming budget in force while this scope lives; see
+/// [`Engine::weight_streaming_scope`]. Dereferences to the engine, to create sessions.
+pub struct WeightStreamingScope<'e> {
+    engine: &'e mut Engine,
+    previous: usize,
+}
+
+impl std::ops::Deref for WeightStreamingScope<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        self.engine
+    }
+}
+
+impl Drop for WeightStreamingScope<'_> {
+    fn drop(&mut self) {
+        let previous = WeightStreamingBudget::Bytes(self.previous);
+        if let Err(error) = self.engine.apply_weight_streaming_budget(previous) {
+            log::error!(
+                "restoring the weight-streaming budget of `{}`: {error}",
+                self.engine.name()
+            );
+        }
     }
 }
 

@@ -187,6 +187,14 @@ pub enum Error {
         /// What was attempted.
         action: &'static str,
     },
+    /// A runtime setting the loaded TensorRT flavor does not have.
+    #[error("{flavor} has no {setting}; it exists in TensorRT-RTX only")]
+    UnsupportedSetting {
+        /// The setting.
+        setting: &'static str,
+        /// The library flavor.
+        flavor: crate::types::Flavor,
+    },
     /// An invalid value in an environment variable.
     #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
     InvalidEnvironment {

@@ -77,6 +77,11 @@ pub trait DeviceBackend: Send + Sync + fmt::Debug {
     fn memory_info(&self) -> Result<MemoryInfo>;
     /// Returns cached, unused memory to the driver (the equivalent of `empty_cache`).
     fn trim(&self) {}
+    /// Makes this device's context current on the calling thread (safe mode calls it before
+    /// each run; the simulation has nothing to bind).
+    fn make_current(&self) -> Result<()> {
+        Ok(())
+    }
     /// Creates a non-default stream (the legacy default stream cannot be captured).
     fn create_stream(&self) -> Result<Box<dyn StreamBackend>>;
     /// Copies host bytes to device memory and returns when the copy is complete.

@@ -15,6 +15,7 @@ use crate::cache::{
 };
 use crate::engine::{Engine, RuntimeSettings};
 use crate::error::{Error, Result};
+use crate::runtime_cache::RuntimeCache;
 use crate::tensor::{byte_size, DeviceBuffer, DeviceTensor, Element, Input, TensorRef};
 use crate::types::{DataType, Shape, TensorInfo, TensorIoMode};
 
@@ -53,6 +54,13 @@ pub(crate) struct SessionCore<'e> {
     engine: &'e Engine,
     profile: usize,
     settings: RuntimeSettings,
+    /// Per-run activation memory (dynamic resource allocation scope) instead of the
+    /// context's own.
+    dynamic_allocation: bool,
+    /// Bind the device's CUDA context on the calling thread before each run.
+    safe_mode: bool,
+    /// The runtime cache `settings` name, opened once (saved when its last user goes).
+    runtime_cache: Option<RuntimeCache>,
 }
 
 impl<'e> SessionCore<'e> {
@@ -71,6 +79,11 @@ impl<'e> SessionCore<'e> {
         if let Some(budget) = builder.weight_streaming {
             engine.apply_weight_streaming_budget(budget)?;
         }
+        let settings = builder
+            .settings
+            .unwrap_or_else(|| engine.runtime_settings());
+        engine.check_runtime_settings(&settings)?;
+        let runtime_cache = engine.resolve_runtime_cache(&settings)?;
         let device = Arc::clone(engine.device());
         let mut core = SessionCore {
             pinned: None,
@@ -84,17 +97,21 @@ impl<'e> SessionCore<'e> {
             device,
             engine,
             profile: builder.profile,
-            settings: builder
-                .settings
-                .unwrap_or_else(|| engine.runtime_settings()),
+            settings,
+            dynamic_allocation: false,
+            safe_mode: builder.safe_mode,
+            runtime_cache,
         };
+        // Counted from here, so Drop (which runs if anything below fails) evens it out.
+        engine.session_started();
         if let Some(cache) = builder.cache {
             core.attach_graphs(cache)?;
         }
         if output_allocator {
             core.attach_output_allocator()?;
         }
-        core.ensure_eager_context()?;
+        // The execution context is created by the first run, so settings changed before it
+        // cost no extra context.
         Ok(core)
     }
 
@@ -103,18 +120,43 @@ impl<'e> SessionCore<'e> {
     }
 
     pub(crate) fn settings(&self) -> RuntimeSettings {
-        self.settings
+        self.settings.clone()
     }
 
-    pub(crate) fn set_settings(&mut self, settings: RuntimeSettings) {
+    pub(crate) fn set_settings(&mut self, settings: RuntimeSettings) -> Result<()> {
+        self.engine.check_runtime_settings(&settings)?;
         if settings == self.settings {
-            return;
+            return Ok(());
         }
+        self.runtime_cache = self.engine.resolve_runtime_cache(&settings)?;
         self.settings = settings;
         self.pinned = None;
         self.eager = None;
         if let Some(graphs) = &self.graphs {
             graphs.shared.state.lock().clear_entries();
+        }
+        Ok(())
+    }
+
+    /// Context options for this session. Sessions that capture graphs themselves switch
+    /// TensorRT-RTX's own whole-graph capture off: captures cannot nest.
+    fn context_options(&self, allocation: AllocationStrategy) -> crate::backend::ContextOptions {
+        let mut options =
+            self.engine
+                .context_options(&self.settings, allocation, self.runtime_cache.as_ref());
+        if self.graphs.is_some() {
+            options.cuda_graph_strategy = crate::backend::CudaGraphStrategy::Disabled;
+        }
+        options
+    }
+
+    /// Switches per-run activation memory on or off; the context is recreated on the next run
+    /// with the matching allocation strategy.
+    pub(crate) fn set_dynamic_allocation(&mut self, enabled: bool) {
+        if self.dynamic_allocation != enabled {
+            let _ = self.stream.synchronize();
+            self.dynamic_allocation = enabled;
+            self.eager = None;
         }
     }
 
@@ -126,6 +168,7 @@ impl<'e> SessionCore<'e> {
         let attached = match (self.graphs.is_some(), self.allocator.is_some()) {
             (true, _) => "CUDA graphs",
             (_, true) => "an output allocator",
+            _ if self.dynamic_allocation && wanted == "CUDA graphs" => "per-run activation memory",
             _ => return Ok(()),
         };
         Err(Error::InvalidConfig(format!(
@@ -284,6 +327,9 @@ impl<'e> SessionCore<'e> {
     /// Runs once; the results are described by `self.views` (and pinned, for graphs).
     pub(crate) fn execute(&mut self, inputs: &[Input<'_>], options: RunOptions) -> Result<()> {
         self.pinned = None;
+        if self.safe_mode {
+            self.device.make_current()?;
+        }
         let resolved = self.resolve(inputs)?;
         let use_graphs = match &self.graphs {
             Some(graphs) if graphs.shared.config.enabled && !options.bypass_graphs => true,
@@ -310,7 +356,7 @@ impl<'e> SessionCore<'e> {
             }
             _ => None,
         };
-        let strategy = if arena.is_some() {
+        let strategy = if arena.is_some() || self.dynamic_allocation {
             AllocationStrategy::UserManaged
         } else {
             AllocationStrategy::Static
@@ -318,7 +364,7 @@ impl<'e> SessionCore<'e> {
         let mut context = self
             .engine
             .backend()
-            .create_context(&self.settings.context_options(strategy))?;
+            .create_context(&self.context_options(strategy))?;
         if self.profile != 0 {
             context.set_optimization_profile(self.profile, &*self.stream)?;
         }
@@ -405,8 +451,25 @@ impl<'e> SessionCore<'e> {
         if let Some(allocator) = &self.allocator {
             allocator.begin_run();
         }
+        // Dynamic resource allocation: activation memory for exactly these shapes, allocated
+        // before the run and released after it (the stream is synchronized first).
+        let activation = if self.dynamic_allocation {
+            let bytes = eager.context.device_memory_size_for_shapes()?;
+            let memory = DeviceBuffer::new(&self.device, bytes)?;
+            eager
+                .context
+                .set_device_memory(memory.ptr(), memory.len())?;
+            Some(memory)
+        } else {
+            None
+        };
         let enqueued = eager.context.enqueue(&*self.stream);
         let finished = enqueued.and_then(|()| self.stream.synchronize());
+        if finished.is_err() {
+            // Whatever failed, nothing may still be using the memory about to be freed.
+            let _ = self.stream.synchronize();
+        }
+        drop(activation);
         if let Err(error) = finished {
             // A failure inside an allocator callback explains the enqueue failure best.
             let cause = self
@@ -518,7 +581,7 @@ impl<'e> SessionCore<'e> {
         };
         let mut context = engine
             .backend()
-            .create_context(&self.settings.context_options(strategy))?;
+            .create_context(&self.context_options(strategy))?;
         if self.profile != 0 {
             context.set_optimization_profile(self.profile, &*self.stream)?;
         }
@@ -752,10 +815,11 @@ impl<'e> SessionCore<'e> {
 
     pub(crate) fn max_output_size(&self, name: &str) -> Result<usize> {
         let index = self.tensor_index(name)?;
-        let eager = self
-            .eager
-            .as_ref()
-            .ok_or_else(|| Error::InvalidConfig("no execution context".into()))?;
+        let eager = self.eager.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "the maximum size of `{name}` depends on the input shapes: run the session once first"
+            ))
+        })?;
         eager.context.max_output_size(index)
     }
 }
@@ -768,6 +832,7 @@ impl Drop for SessionCore<'_> {
         if let Some(graphs) = &self.graphs {
             graphs.shared.state.lock().detach();
         }
+        self.engine.session_ended();
     }
 }
 

@@ -107,6 +107,18 @@ impl AcceptsOutputAllocator for Standard {}
 pub trait AcceptsWeightStreaming: SessionMode {}
 impl AcceptsWeightStreaming for Standard {}
 
+/// Modes that can switch to per-run activation memory.
+#[diagnostic::on_unimplemented(
+    message = "dynamic resource allocation cannot be used with a session in mode `{Self}`",
+    label = "per-run activation memory not allowed here",
+    note = "a captured CUDA graph bakes in the address of its activation memory; memory allocated per run would move under it",
+    note = "dynamic resource allocation works with Standard, OutputAllocator and WeightStreaming sessions"
+)]
+pub trait AcceptsDynamicAllocation: SessionMode {}
+impl AcceptsDynamicAllocation for Standard {}
+impl AcceptsDynamicAllocation for OutputAllocator {}
+impl AcceptsDynamicAllocation for WeightStreaming {}
+
 /// How a run hands out its outputs: [`Owned`] or [`PreAllocated`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an output policy",
@@ -175,6 +187,7 @@ pub struct SessionBuilder<'e, M: SessionMode, O: OutputPolicy> {
     pub(crate) weight_streaming: Option<WeightStreamingBudget>,
     pub(crate) profile: usize,
     pub(crate) settings: Option<RuntimeSettings>,
+    pub(crate) safe_mode: bool,
     _state: PhantomData<fn() -> (M, O)>,
 }
 
@@ -186,6 +199,7 @@ impl<'e> SessionBuilder<'e, Standard, Owned> {
             weight_streaming: None,
             profile: 0,
             settings: None,
+            safe_mode: false,
             _state: PhantomData,
         }
     }
@@ -199,6 +213,7 @@ impl<'e, M: SessionMode, O: OutputPolicy> SessionBuilder<'e, M, O> {
             weight_streaming: self.weight_streaming,
             profile: self.profile,
             settings: self.settings,
+            safe_mode: self.safe_mode,
             _state: PhantomData,
         }
     }
@@ -244,9 +259,18 @@ impl<'e, M: SessionMode, O: OutputPolicy> SessionBuilder<'e, M, O> {
         self
     }
 
-    /// Runtime settings for this session (default: the engine's).
+    /// Runtime settings for this session (default: the engine's). Checked against the
+    /// library when the session is built (see [`Engine::check_runtime_settings`]).
     pub fn with_runtime_settings(mut self, settings: RuntimeSettings) -> Self {
         self.settings = Some(settings);
+        self
+    }
+
+    /// Safe mode for several GPUs or threads: before each run the session makes its device's
+    /// CUDA context current on the calling thread. (Inputs on another device are refused
+    /// with [`crate::Error::WrongDevice`] in every mode.)
+    pub fn with_safe_mode(mut self) -> Self {
+        self.safe_mode = true;
         self
     }
 
@@ -306,11 +330,13 @@ impl<'e, M: SessionMode, O: OutputPolicy> Session<'e, M, O> {
         self.core.settings()
     }
 
-    /// Changes the session's runtime settings. Its execution contexts are recreated on the
-    /// next run (one context creation each), and cached graphs are dropped, since they bake
-    /// in the old contexts. Takes `&mut self`: no scope may be alive.
-    pub fn set_runtime_settings(&mut self, settings: RuntimeSettings) {
-        self.core.set_settings(settings);
+    /// Changes the session's runtime settings. Before the first run this costs nothing (the
+    /// context is created by the first run); after it, the execution context is recreated on
+    /// the next run (one context creation), and cached graphs are dropped, since they bake in
+    /// the old context. Takes `&mut self`: no scope may be alive. On standard TensorRT an RTX
+    /// CUDA-graph strategy is a typed error and other settings are ignored with a warning.
+    pub fn set_runtime_settings(&mut self, settings: RuntimeSettings) -> Result<()> {
+        self.core.set_settings(settings)
     }
 
     /// Current shape of tensor `name` in the session's eager context.
@@ -462,4 +488,143 @@ impl<M: SessionMode, O: OutputPolicy> Drop for OutputAllocatorScope<'_, '_, M, O
     fn drop(&mut self) {
         self.session.core.detach_output_allocator();
     }
+}
+
+/// Turns per-run activation memory on for the scope's lifetime (TensorRT's
+/// `kUSER_MANAGED` strategy with memory sized by `updateDeviceMemorySizeForShapes`, allocated
+/// before each run and released after it); dropping the guard returns to static allocation.
+/// Not available with CUDA graphs, which bake in their activation memory's address.
+///
+/// ```
+/// use trt_core::{enable_dynamic_allocation, inputs, HostTensor, Runtime};
+/// let runtime = Runtime::simulated();
+/// let engine = runtime.load_engine(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/mlp.simplan")).unwrap();
+/// let mut session = engine.session().build().unwrap();
+/// let x = HostTensor::from_vec(&[2, 16], vec![1.0f32; 32]).unwrap();
+/// let mut scope = enable_dynamic_allocation(&mut session);
+/// scope.run(&inputs!["x" => &x]).unwrap();
+/// ```
+pub fn enable_dynamic_allocation<'s, 'e, M: AcceptsDynamicAllocation, O: OutputPolicy>(
+    session: &'s mut Session<'e, M, O>,
+) -> DynamicAllocationScope<'s, 'e, M, O> {
+    session.core.set_dynamic_allocation(true);
+    DynamicAllocationScope { session }
+}
+
+/// Guard returned by [`enable_dynamic_allocation`]; restores static allocation on drop.
+pub struct DynamicAllocationScope<'s, 'e, M: SessionMode, O: OutputPolicy> {
+    session: &'s mut Session<'e, M, O>,
+}
+
+impl<M: SessionMode, O: OutputPolicy> DynamicAllocationScope<'_, '_, M, O> {
+    /// Runs with activation memory allocated for this run only.
+    pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<O::Outputs<'_>> {
+        self.session.run(inputs)
+    }
+}
+
+impl<M: SessionMode, O: OutputPolicy> Drop for DynamicAllocationScope<'_, '_, M, O> {
+    fn drop(&mut self) {
+        self.session.core.set_dynamic_allocation(false);
+    }
+}
+
+/// A session whose runtime settings a [`RuntimeSettingsScope`] can override. Sealed:
+/// implemented by every [`Session`].
+pub trait SettingsTarget: sealed::Sealed {
+    #[doc(hidden)]
+    fn current_settings(&self) -> RuntimeSettings;
+    #[doc(hidden)]
+    fn apply_settings(&mut self, settings: RuntimeSettings) -> Result<()>;
+}
+
+impl<M: SessionMode, O: OutputPolicy> sealed::Sealed for Session<'_, M, O> {}
+
+impl<M: SessionMode, O: OutputPolicy> SettingsTarget for Session<'_, M, O> {
+    fn current_settings(&self) -> RuntimeSettings {
+        self.core.settings()
+    }
+
+    fn apply_settings(&mut self, settings: RuntimeSettings) -> Result<()> {
+        self.core.set_settings(settings)
+    }
+}
+
+/// Overrides runtime settings on one or several sessions while it lives, and restores each
+/// session's previous settings when dropped.
+///
+/// ```
+/// use trt_core::{KernelSpecialization, RuntimeSettingsScope, Runtime};
+/// let runtime = Runtime::simulated();
+/// let engine = runtime.load_engine(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/mlp.simplan")).unwrap();
+/// let (mut a, mut b) = (engine.session().build().unwrap(), engine.session().build().unwrap());
+/// {
+///     let scope = RuntimeSettingsScope::kernel_specialization(KernelSpecialization::Eager)
+///         .over(&mut a).unwrap()
+///         .over(&mut b).unwrap();
+///     assert_eq!(scope.len(), 2);
+/// }
+/// assert_eq!(a.runtime_settings().kernel_specialization(), KernelSpecialization::Lazy);
+/// ```
+pub struct RuntimeSettingsScope<'s> {
+    change: Box<dyn Fn(RuntimeSettings) -> RuntimeSettings + 's>,
+    previous: Vec<(&'s mut dyn SettingsTarget, RuntimeSettings)>,
+}
+
+impl<'s> RuntimeSettingsScope<'s> {
+    /// A scope that applies `change` to the settings of every session added with
+    /// [`RuntimeSettingsScope::over`].
+    pub fn new(change: impl Fn(RuntimeSettings) -> RuntimeSettings + 's) -> Self {
+        RuntimeSettingsScope {
+            change: Box::new(change),
+            previous: Vec::new(),
+        }
+    }
+
+    /// Sugar: override the dynamic-shape kernel specialization alone.
+    pub fn kernel_specialization(strategy: crate::backend::KernelSpecialization) -> Self {
+        RuntimeSettingsScope::new(move |settings| settings.with_kernel_specialization(strategy))
+    }
+
+    /// Applies the override to `session` (its context is recreated on its next run). A
+    /// setting the library refuses is an error and leaves that session unchanged.
+    pub fn over(mut self, session: &'s mut dyn SettingsTarget) -> Result<Self> {
+        let previous = session.current_settings();
+        session.apply_settings((self.change)(previous.clone()))?;
+        self.previous.push((session, previous));
+        Ok(self)
+    }
+
+    /// Number of sessions under the override.
+    pub fn len(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// True when no session was added.
+    pub fn is_empty(&self) -> bool {
+        self.previous.is_empty()
+    }
+}
+
+impl Drop for RuntimeSettingsScope<'_> {
+    fn drop(&mut self) {
+        for (session, previous) in self.previous.drain(..) {
+            if let Err(error) = session.apply_settings(previous) {
+                log::error!("restoring runtime settings: {error}");
+            }
+        }
+    }
+}
+
+/// Turns TensorRT-RTX's own whole-graph CUDA capture on for the scope's lifetime
+/// (`CudaGraphStrategy::WholeGraphCapture`: RTX skips the first run, captures the second and
+/// replays from the third), restoring the previous strategy on drop. This is the RTX
+/// alternative to [`enable_cudagraphs`]; on standard TensorRT it is a typed error.
+pub fn enable_rtx_cudagraphs<'s, M: AcceptsCudaGraphs, O: OutputPolicy>(
+    session: &'s mut Session<'_, M, O>,
+) -> Result<RuntimeSettingsScope<'s>> {
+    RuntimeSettingsScope::new(|settings| {
+        settings.with_cuda_graph_strategy(crate::backend::CudaGraphStrategy::WholeGraphCapture)
+    })
+    .over(session)
 }

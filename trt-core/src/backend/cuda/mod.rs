@@ -94,6 +94,10 @@ impl DeviceBackend for CudaDevice {
         }
     }
 
+    fn make_current(&self) -> Result<()> {
+        self.context.bind()
+    }
+
     fn memory_info(&self) -> Result<MemoryInfo> {
         let (free, total) = self.context.memory_info()?;
         Ok(MemoryInfo { free, total })

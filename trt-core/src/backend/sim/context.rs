@@ -693,7 +693,7 @@ impl ContextBackend for SimContext {
         const CALL: &str = "setTensorAddress";
         let info = self.tensor(CALL, tensor)?;
         let alignment = (info.dtype.size_in_bits() / 8).max(1) as u64;
-        if address.0 % alignment != 0 {
+        if !address.0.is_multiple_of(alignment) {
             return Err(usage_error(
                 CALL,
                 CALL,
@@ -739,7 +739,7 @@ impl ContextBackend for SimContext {
                 ),
             ));
         }
-        if address.0 % ALLOCATION_ALIGNMENT as u64 != 0 {
+        if !address.0.is_multiple_of(ALLOCATION_ALIGNMENT as u64) {
             return Err(usage_error(
                 CALL,
                 CALL,
