@@ -537,3 +537,52 @@ fn dynamic_allocation_holds_activation_memory_only_during_a_run_on_the_gpu() {
         "the 16 MiB activation is no longer held"
     );
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU and the nvcc build of the stand-in"]
+fn two_safe_mode_sessions_on_one_device_run_concurrently_from_two_threads() {
+    let gpu = Gpu::new();
+    let spec = spec(false);
+    let engine = gpu.engine(&spec);
+    let runs = 2000usize;
+    let work = |session: &mut trt::Session<'_, trt::CudaGraphs>, seed: u32| {
+        for step in 0..runs {
+            let batch = 1 + (step + seed as usize) % 8;
+            let x = input(batch, seed);
+            let y = session
+                .run(&inputs!["input" => &x])
+                .unwrap()
+                .to_host("output")
+                .unwrap();
+            if step % 250 == 0 {
+                assert_relative_error(
+                    y.as_slice().unwrap(),
+                    &reference_f64(&spec, x.as_slice().unwrap(), batch),
+                );
+            }
+        }
+    };
+    let build = || {
+        engine
+            .session()
+            .with_safe_mode()
+            .with_cudagraphs(GraphCache::new(8))
+            .build()
+            .unwrap()
+    };
+    let (mut a, mut b) = (build(), build());
+    let started = std::time::Instant::now();
+    work(&mut a, 1);
+    let alone = started.elapsed();
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| work(&mut a, 2));
+        scope.spawn(|| work(&mut b, 3));
+    });
+    let together = started.elapsed();
+    println!(
+        "one device, {runs} runs per session: one session alone {alone:?}; two sessions from two threads {together:?}"
+    );
+    assert_eq!(a.graph_cache().len(), 8);
+    assert_eq!(b.graph_cache().len(), 8);
+}
