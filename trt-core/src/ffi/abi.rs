@@ -139,3 +139,10 @@ macro_rules! vcall {
     }};
 }
 pub(crate) use vcall;
+
+/// A vtable in a `static`: raw pointers (the RTTI slot) are not `Sync` by default.
+pub(crate) struct StaticVtable<T>(pub(crate) T);
+
+// SAFETY: vtables are immutable tables of function pointers and a null RTTI pointer; sharing
+// them between threads reads only.
+unsafe impl<T> Sync for StaticVtable<T> {}

@@ -11,6 +11,7 @@
 //! two layouts ([`LoggerLayout`]). TensorRT keeps the pointer for the life of the process, so
 //! loggers are leaked, one per loaded library. The callbacks are thread-safe and never unwind.
 
+use super::abi::StaticVtable;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -279,11 +280,6 @@ struct UnversionedVtable {
     destructor_complete: unsafe extern "C" fn(*mut Logger),
     destructor_deleting: unsafe extern "C" fn(*mut Logger),
 }
-
-/// A static vtable (raw pointers are not `Sync` by default).
-struct StaticVtable<T>(T);
-// SAFETY: vtables are immutable function-pointer tables.
-unsafe impl<T> Sync for StaticVtable<T> {}
 
 static VERSIONED_VTABLE: StaticVtable<VersionedVtable> = StaticVtable(VersionedVtable {
     offset_to_top: 0,

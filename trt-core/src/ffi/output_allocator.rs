@@ -8,6 +8,7 @@
 //! [`OutputAllocatorHandler`]. Callbacks never unwind: a panicking handler makes the allocation
 //! fail (null), which fails the enqueue with a typed error.
 
+use super::abi::StaticVtable;
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -197,10 +198,6 @@ struct RtxVtable {
     reallocate_output_async: ReallocateAsync,
     notify_shape: NotifyShape,
 }
-
-struct StaticVtable<T>(T);
-// SAFETY: vtables are immutable function-pointer tables.
-unsafe impl<T> Sync for StaticVtable<T> {}
 
 static STANDARD_VTABLE: StaticVtable<StandardVtable> = StaticVtable(StandardVtable {
     offset_to_top: 0,
