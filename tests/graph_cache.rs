@@ -430,3 +430,28 @@ fn scoped_cudagraphs_restore_eager_runs_and_free_graphs() {
     assert_close(y.as_slice::<f32>().unwrap(), &mlp_reference_y(&x));
     assert_eq!(sim.stats().captures_begun, captures, "eager again");
 }
+
+#[test]
+fn staging_an_uncapturable_key_is_refused_without_capturing_again() {
+    let sim = Sim::new();
+    let engine = sim.engine("nonzero.simplan");
+    let mut session = engine
+        .session()
+        .with_cudagraphs(GraphCache::new(2))
+        .build()
+        .unwrap();
+    let x = trt::HostTensor::from_vec(&[1, 8], vec![1.0f32; 8]).unwrap();
+    session.run(&inputs!["x" => &x]).unwrap(); // fails to capture, falls back to eager
+    let shape = trt::Shape::new(&[1, 8]).unwrap();
+    let error = session
+        .stage(&[("x", shape)])
+        .err()
+        .expect("no graph to stage into");
+    assert!(matches!(error, Error::CaptureFailed { .. }), "{error}");
+    let metrics = session.graph_cache().metrics();
+    assert_eq!(
+        metrics.capture_failures, 1,
+        "the failed key is not captured again"
+    );
+    assert_eq!(sim.stats().captures_begun, 1);
+}

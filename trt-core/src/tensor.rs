@@ -36,7 +36,9 @@ element!(f32 => F32, half::f16 => F16, half::bf16 => BF16, i8 => Int8, u8 => UIn
 
 /// Bytes that `dtype` × `shape` occupy; `None` while the shape is dynamic.
 pub(crate) fn byte_size(dtype: DataType, shape: &Shape) -> Option<usize> {
-    shape.volume().map(|elements| dtype.bytes_for(elements))
+    shape
+        .volume()
+        .and_then(|elements| dtype.checked_bytes_for(elements))
 }
 
 /// Owned device memory, freed on drop (after the owner has synchronized its stream).
@@ -125,10 +127,19 @@ impl HostTensor {
     pub fn zeros(dtype: DataType, shape: Shape) -> Result<HostTensor> {
         let bytes = byte_size(dtype, &shape).ok_or(Error::InvalidShape {
             shape: shape.to_string(),
-            reason: "a host tensor needs a concrete shape",
+            reason: "a host tensor needs a concrete shape whose size fits in memory",
         })?;
+        // A huge shape must be an error, not an abort of the process.
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(bytes.div_ceil(8))
+            .map_err(|_| Error::InvalidShape {
+                shape: shape.to_string(),
+                reason: "too large for host memory",
+            })?;
+        words.resize(bytes.div_ceil(8), 0);
         Ok(HostTensor {
-            words: vec![0; bytes.div_ceil(8)],
+            words,
             bytes,
             dtype,
             shape,
@@ -553,5 +564,19 @@ mod tests {
         assert_eq!(tensor.as_bytes(), &[1, 2, 3]);
         let packed = HostTensor::zeros(DataType::Int4, Shape::new(&[3]).unwrap()).unwrap();
         assert_eq!(packed.as_bytes().len(), 2);
+    }
+
+    #[test]
+    fn huge_shapes_are_errors_not_panics_or_aborts() {
+        let overflowing = Shape::new(&[1 << 61, 1]).unwrap();
+        assert!(matches!(
+            HostTensor::zeros(DataType::F32, overflowing),
+            Err(Error::InvalidShape { .. })
+        ));
+        let too_big = Shape::new(&[1 << 58, 1]).unwrap();
+        assert!(matches!(
+            HostTensor::zeros(DataType::F32, too_big),
+            Err(Error::InvalidShape { .. })
+        ));
     }
 }

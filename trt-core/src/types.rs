@@ -72,9 +72,22 @@ impl DataType {
         }
     }
 
-    /// Bytes needed to hold `elements` elements (rounded up for the 4-bit types).
+    /// Bytes needed to hold `elements` elements (rounded up for the 4-bit types), or `None`
+    /// when that does not fit in `usize`.
+    pub const fn checked_bytes_for(self, elements: usize) -> Option<usize> {
+        match elements.checked_mul(self.size_in_bits()) {
+            Some(bits) => Some(bits.div_ceil(8)),
+            None => None,
+        }
+    }
+
+    /// Bytes needed to hold `elements` elements (rounded up for the 4-bit types); saturates at
+    /// `usize::MAX` instead of overflowing (an allocation of that size then fails cleanly).
     pub const fn bytes_for(self, elements: usize) -> usize {
-        (elements * self.size_in_bits()).div_ceil(8)
+        match self.checked_bytes_for(elements) {
+            Some(bytes) => bytes,
+            None => usize::MAX,
+        }
     }
 
     /// The short name used in plan descriptions, manifests and error messages (`f32`, `bf16`...).
@@ -250,7 +263,10 @@ impl Shape {
         })
     }
 
-    /// A copy with dimension `axis` replaced (`axis` must be below the rank).
+    /// A copy with dimension `axis` replaced.
+    ///
+    /// # Panics
+    /// When `axis` is not below the rank (a programming error, like an out-of-range index).
     pub fn with_dim(mut self, axis: usize, value: i64) -> Shape {
         assert!(axis < self.rank(), "axis {axis} out of range for {self}");
         self.dims[axis] = value;
@@ -442,6 +458,8 @@ mod tests {
         assert_eq!(bits, [32, 16, 8, 32, 8, 8, 8, 16, 64, 4, 4, 8]);
         assert_eq!(DataType::Fp4.bytes_for(5), 3);
         assert_eq!(DataType::Int64.bytes_for(5), 40);
+        assert_eq!(DataType::F32.checked_bytes_for(usize::MAX / 2), None);
+        assert_eq!(DataType::F32.bytes_for(usize::MAX / 2), usize::MAX);
     }
 
     #[test]

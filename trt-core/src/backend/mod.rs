@@ -29,9 +29,9 @@ impl DevicePtr {
     /// The null address.
     pub const NULL: DevicePtr = DevicePtr(0);
 
-    /// This address plus `bytes`.
+    /// This address plus `bytes` (saturating: never wraps around).
     pub fn offset(self, bytes: usize) -> DevicePtr {
-        DevicePtr(self.0 + bytes as u64)
+        DevicePtr(self.0.saturating_add(bytes as u64))
     }
 }
 

@@ -3,8 +3,12 @@
 //! A [`GraphCache`] is moved into exactly one session (it is not `Clone`, so attaching it to a
 //! second session is a use-after-move compile error). A [`GraphCacheHandle`] taken from it
 //! manages the cache from any thread while the session runs: the session holds the cache lock
-//! for a whole run, so miss → capture → insert is atomic and a purge never frees a graph that
-//! is replaying.
+//! from lookup to insert, so miss → capture → insert is atomic, and it pins the entry it
+//! replays (an `Arc`), so a purge from another thread never frees a graph in use; that
+//! entry's memory is released when the run's borrowed outputs are dropped.
+//!
+//! The lock is held while a graph is captured, which calls into TensorRT and so into its
+//! logger: a `log` sink must not call back into the same cache's handle.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -148,7 +152,8 @@ pub(crate) struct CacheConfig {
 }
 
 pub(crate) struct CacheShared {
-    pub(crate) config: CacheConfig,
+    /// Configuration and entries under one lock. The configuration lives here, not beside the
+    /// `Arc`, so that a handle taken before a `with_*` call sees the same cache.
     pub(crate) state: Mutex<CacheState>,
 }
 
@@ -176,16 +181,14 @@ impl GraphCache {
     fn from_config(config: CacheConfig) -> GraphCache {
         GraphCache {
             shared: Arc::new(CacheShared {
-                config,
-                state: Mutex::new(CacheState::new()),
+                state: Mutex::new(CacheState::new(config)),
             }),
         }
     }
 
     fn map_config(self, change: impl FnOnce(&mut CacheConfig)) -> GraphCache {
-        let mut config = self.shared.config;
-        change(&mut config);
-        GraphCache::from_config(config)
+        change(&mut self.shared.state.lock().config);
+        self
     }
 
     /// Also bound the device bytes held by cached entries (their I/O buffers, and their
@@ -212,7 +215,7 @@ impl GraphCache {
 
     /// True when the session will use graphs.
     pub fn is_enabled(&self) -> bool {
-        self.shared.config.enabled
+        self.shared.state.lock().config.enabled
     }
 
     /// A handle to manage this cache from any thread.
@@ -230,7 +233,7 @@ impl GraphCache {
 impl fmt::Debug for GraphCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GraphCache")
-            .field("config", &self.shared.config)
+            .field("config", &self.shared.state.lock().config)
             .finish()
     }
 }
@@ -281,7 +284,7 @@ impl GraphCacheHandle {
 
     /// Maximum number of entries.
     pub fn capacity(&self) -> usize {
-        self.shared.config.capacity
+        self.shared.state.lock().config.capacity
     }
 
     /// Cached keys, least recently used first.
@@ -364,6 +367,8 @@ pub(crate) struct GraphEntry {
 }
 
 pub(crate) struct CacheState {
+    /// Fixed once the cache is attached to its session (the builder consumes the cache).
+    pub(crate) config: CacheConfig,
     entries: LruCache<GraphKey, Arc<GraphEntry>>,
     bytes: usize,
     pub(crate) metrics: CacheMetrics,
@@ -373,8 +378,9 @@ pub(crate) struct CacheState {
 }
 
 impl CacheState {
-    fn new() -> CacheState {
+    fn new(config: CacheConfig) -> CacheState {
         CacheState {
+            config,
             entries: LruCache::unbounded(),
             bytes: 0,
             metrics: CacheMetrics::default(),
@@ -395,12 +401,8 @@ impl CacheState {
     /// Inserts a new entry, then evicts the least recently used entries while over the count
     /// or byte capacity (never the entry just inserted). Returns the evicted entries, for the
     /// caller to release once.
-    pub(crate) fn insert(
-        &mut self,
-        config: &CacheConfig,
-        key: GraphKey,
-        entry: Arc<GraphEntry>,
-    ) -> Vec<Arc<GraphEntry>> {
+    pub(crate) fn insert(&mut self, key: GraphKey, entry: Arc<GraphEntry>) -> Vec<Arc<GraphEntry>> {
+        let config = self.config;
         self.bytes += entry.device_bytes;
         if let Some(replaced) = self.entries.put(key, entry) {
             self.bytes -= replaced.device_bytes;
@@ -474,6 +476,16 @@ mod tests {
             let error = parse_auto_cuda_graphs(Some(bad)).unwrap_err();
             assert!(error.to_string().contains(AUTO_CUDA_GRAPHS_ENV), "{error}");
         }
+    }
+
+    #[test]
+    fn a_handle_taken_before_configuring_sees_the_same_cache() {
+        let cache = GraphCache::new(2);
+        let early = cache.handle();
+        let cache = cache.with_max_device_bytes(1 << 20).with_enabled(false);
+        assert!(!cache.is_enabled());
+        assert!(Arc::ptr_eq(&early.shared, &cache.handle().shared));
+        assert_eq!(early.capacity(), 2);
     }
 
     #[test]

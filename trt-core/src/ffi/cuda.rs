@@ -250,11 +250,13 @@ pub struct Graph {
     context: Context,
 }
 
-// SAFETY: a CUgraphExec is a driver handle usable from any thread once its context is bound
-// (every method binds first). Launching one exec concurrently is not allowed; the session
-// layer launches a session's graphs only while holding that session's cache lock.
+// SAFETY: a CUgraphExec is a driver handle, and the driver API is thread-safe: any thread may
+// use it once the owning context is current, which every method here ensures. `cuGraphLaunch`
+// documents that "each launch is ordered behind both any previous work in hStream and any
+// previous launches of hGraphExec", so even launches of one exec from two threads are
+// serialized by the driver; destruction happens once, in `Drop`, with `&mut self`.
 unsafe impl Send for Graph {}
-// SAFETY: see `Send`; `&Graph` only launches or uploads under the same rule.
+// SAFETY: `&Graph` only launches or uploads, which the driver serializes as said above.
 unsafe impl Sync for Graph {}
 
 impl Graph {

@@ -11,7 +11,8 @@ use super::outputs::{BorrowedOutputs, OutputView, Outputs};
 use super::{OutputPolicy, RunOptions, SessionBuilder, SessionMode};
 use crate::backend::{AllocationStrategy, ContextBackend, DeviceBackend, DevicePtr, StreamBackend};
 use crate::cache::{
-    CacheShared, CaptureFailurePolicy, GraphCache, GraphCacheHandle, GraphEntry, GraphKey,
+    CacheConfig, CacheShared, CaptureFailurePolicy, GraphCache, GraphCacheHandle, GraphEntry,
+    GraphKey,
 };
 use crate::engine::{Engine, RuntimeSettings};
 use crate::error::{Error, Result};
@@ -26,12 +27,16 @@ type PerTensor<T> = SmallVec<[T; 4]>;
 struct EagerContext {
     context: Box<dyn ContextBackend>,
     shapes: PerTensor<Option<Shape>>,
-    device_memory: Option<DevicePtr>,
+    /// The shared arena this context computes in, held so that it outlives the context even
+    /// when the arena is replaced by a larger one.
+    arena: Option<Arc<DeviceBuffer>>,
 }
 
 /// The CUDA-graph state of a session (or of a graph scope).
 struct GraphState {
     shared: Arc<CacheShared>,
+    /// The cache's configuration, copied when it was attached (it cannot change afterwards).
+    config: CacheConfig,
     /// Activation memory shared by every cached graph and the eager context: they all run
     /// one after another on the session's one stream.
     arena: Option<Arc<DeviceBuffer>>,
@@ -40,8 +45,8 @@ struct GraphState {
 pub(crate) struct SessionCore<'e> {
     // Field order is drop order after `Drop::drop` has synchronized and detached the cache.
     pinned: Option<Arc<GraphEntry>>,
-    graphs: Option<GraphState>,
     eager: Option<EagerContext>,
+    graphs: Option<GraphState>,
     allocator: Option<Arc<SessionOutputAllocator>>,
     /// Per engine input: staging buffer for host data of eager runs.
     staging: PerTensor<Option<DeviceBuffer>>,
@@ -130,6 +135,8 @@ impl<'e> SessionCore<'e> {
         }
         self.runtime_cache = self.engine.resolve_runtime_cache(&settings)?;
         self.settings = settings;
+        // Queued work (a staged input copy, say) may still use what is about to be freed.
+        let _ = self.stream.synchronize();
         self.pinned = None;
         self.eager = None;
         if let Some(graphs) = &self.graphs {
@@ -179,7 +186,8 @@ impl<'e> SessionCore<'e> {
     pub(crate) fn attach_graphs(&mut self, cache: GraphCache) -> Result<()> {
         self.refuse_if_attached("CUDA graphs")?;
         let shared = cache.into_shared();
-        if shared.config.capacity == 0 {
+        let config = shared.state.lock().config;
+        if config.capacity == 0 {
             return Err(Error::InvalidConfig(
                 "a graph cache needs a capacity of at least 1".into(),
             ));
@@ -187,6 +195,7 @@ impl<'e> SessionCore<'e> {
         shared.state.lock().attach(&self.device);
         self.graphs = Some(GraphState {
             shared,
+            config,
             arena: None,
         });
         Ok(())
@@ -199,7 +208,7 @@ impl<'e> SessionCore<'e> {
             let _ = self.stream.synchronize();
             graphs.shared.state.lock().detach();
             if let Some(eager) = &mut self.eager {
-                if eager.device_memory.is_some() {
+                if eager.arena.is_some() {
                     // Its activation memory was the arena, which is going away.
                     self.eager = None;
                 }
@@ -213,15 +222,10 @@ impl<'e> SessionCore<'e> {
             Arc::clone(&self.device),
             self.engine.info().tensors.len(),
         ));
-        if let Some(eager) = &mut self.eager {
-            for &tensor in self.engine.output_indices() {
-                let callbacks: Arc<dyn crate::backend::OutputAllocatorCallbacks> =
-                    allocator.clone();
-                eager
-                    .context
-                    .set_output_allocator(tensor, Some(callbacks))?;
-            }
-        }
+        // The context gets the allocator when it is (re)created by the next run: attaching it
+        // here output by output could fail half-way and leave a context half attached.
+        let _ = self.stream.synchronize();
+        self.eager = None;
         self.allocator = Some(allocator);
         Ok(())
     }
@@ -332,7 +336,7 @@ impl<'e> SessionCore<'e> {
         }
         let resolved = self.resolve(inputs)?;
         let use_graphs = match &self.graphs {
-            Some(graphs) if graphs.shared.config.enabled && !options.bypass_graphs => true,
+            Some(graphs) if graphs.config.enabled && !options.bypass_graphs => true,
             Some(graphs) => {
                 graphs.shared.state.lock().metrics.bypasses += 1;
                 false
@@ -351,7 +355,7 @@ impl<'e> SessionCore<'e> {
             return Ok(());
         }
         let arena = match &self.graphs {
-            Some(graphs) if graphs.shared.config.enabled && graphs.shared.config.shared_arena => {
+            Some(graphs) if graphs.config.enabled && graphs.config.shared_arena => {
                 Some(self.ensure_arena(self.engine.info().device_memory_size)?)
             }
             _ => None,
@@ -383,7 +387,7 @@ impl<'e> SessionCore<'e> {
             shapes: (0..self.engine.input_indices().len())
                 .map(|_| None)
                 .collect(),
-            device_memory: arena.map(|arena| arena.ptr()),
+            arena,
         });
         Ok(())
     }
@@ -512,51 +516,66 @@ impl<'e> SessionCore<'e> {
     }
 
     fn run_graph(&mut self, resolved: &[TensorRef<'_>]) -> Result<()> {
-        let Some(graphs) = &self.graphs else {
-            return self.run_eager(resolved);
-        };
-        let shared = Arc::clone(&graphs.shared);
         let key = GraphKey::from_parts(
             self.device.id(),
             resolved
                 .iter()
                 .map(|tensor| (tensor.shape(), tensor.dtype())),
         );
-        // Held for the whole run: lookup, capture and insert are atomic, and no other thread
-        // can free a graph while it replays.
+        match self.lookup_or_capture(key, Some(resolved))? {
+            Lookup::Hit(entry) => {
+                self.copy_inputs_into(&entry, resolved)?;
+                self.replay(entry)
+            }
+            // The inputs were copied in before the capture's warm-up run.
+            Lookup::Captured(entry) => self.replay(entry),
+            Lookup::Uncapturable => self.run_eager(resolved),
+        }
+    }
+
+    /// Finds the graph for `key`, or captures and inserts it, under the cache lock: lookup,
+    /// capture and insert are one atomic step, and no other thread can free a graph meanwhile.
+    /// `data`, when given, is copied into a new entry's inputs before its warm-up run.
+    fn lookup_or_capture(
+        &mut self,
+        key: GraphKey,
+        data: Option<&[TensorRef<'_>]>,
+    ) -> Result<Lookup> {
+        let Some(graphs) = &self.graphs else {
+            return Err(Error::InvalidConfig("CUDA graphs are not enabled".into()));
+        };
+        let shared = Arc::clone(&graphs.shared);
+        let policy = graphs.config.failure_policy;
         let mut state = shared.state.lock();
         if let Some(entry) = state.get(&key) {
             state.metrics.hits += 1;
-            self.copy_inputs_into(&entry, resolved)?;
-            return self.replay(entry);
+            return Ok(Lookup::Hit(entry));
         }
         state.metrics.misses += 1;
         if state.uncapturable.contains(&key) {
             state.metrics.bypasses += 1;
-            drop(state);
-            return self.run_eager(resolved);
+            return Ok(Lookup::Uncapturable);
         }
         let started = Instant::now();
-        let captured = self.capture(&key, Some(resolved));
+        let captured = self.capture(&key, data);
         state.metrics.capture_time += started.elapsed();
         match captured {
             Ok(entry) => {
                 state.metrics.captures += 1;
                 let entry = Arc::new(entry);
-                let evicted = state.insert(&shared.config, key, Arc::clone(&entry));
+                let evicted = state.insert(key, Arc::clone(&entry));
                 state.release(evicted);
-                self.replay(entry)
+                Ok(Lookup::Captured(entry))
             }
             Err(error @ Error::CaptureFailed { .. }) => {
                 state.metrics.capture_failures += 1;
-                match shared.config.failure_policy {
+                match policy {
                     CaptureFailurePolicy::Error => Err(error),
                     CaptureFailurePolicy::FallbackToEager => {
                         log::warn!("{error}; running {key} eagerly from now on");
                         state.uncapturable.insert(key);
                         state.metrics.bypasses += 1;
-                        drop(state);
-                        self.run_eager(resolved)
+                        Ok(Lookup::Uncapturable)
                     }
                 }
             }
@@ -573,7 +592,7 @@ impl<'e> SessionCore<'e> {
         let Some(graphs) = &self.graphs else {
             return Err(Error::InvalidConfig("CUDA graphs are not enabled".into()));
         };
-        let shared_arena = graphs.shared.config.shared_arena;
+        let shared_arena = graphs.config.shared_arena;
         let strategy = if shared_arena {
             AllocationStrategy::UserManaged
         } else {
@@ -710,39 +729,29 @@ impl<'e> SessionCore<'e> {
             })?);
         }
         let key = GraphKey::from_parts(self.device.id(), pairs.into_iter());
-        let lookup_key = key.clone();
-        let Some(graphs) = &self.graphs else {
-            return Err(Error::InvalidConfig("CUDA graphs are not enabled".into()));
-        };
-        if !graphs.shared.config.enabled {
+        if self.safe_mode {
+            self.device.make_current()?;
+        }
+        if self
+            .graphs
+            .as_ref()
+            .is_some_and(|graphs| !graphs.config.enabled)
+        {
             return Err(Error::InvalidConfig(
                 "zero-copy staging needs an enabled graph cache".into(),
             ));
         }
-        let shared = Arc::clone(&graphs.shared);
-        let mut state = shared.state.lock();
-        let entry = match state.get(&lookup_key) {
-            Some(entry) => {
-                state.metrics.hits += 1;
-                entry
-            }
-            None => {
-                state.metrics.misses += 1;
-                let started = Instant::now();
-                let captured = self.capture(&lookup_key, None);
-                state.metrics.capture_time += started.elapsed();
-                let entry = Arc::new(captured.inspect_err(|error| {
-                    if matches!(error, Error::CaptureFailed { .. }) {
-                        state.metrics.capture_failures += 1;
-                    }
-                })?);
-                state.metrics.captures += 1;
-                let evicted = state.insert(&shared.config, lookup_key, Arc::clone(&entry));
-                state.release(evicted);
-                entry
+        let entry = match self.lookup_or_capture(key.clone(), None)? {
+            Lookup::Hit(entry) | Lookup::Captured(entry) => entry,
+            Lookup::Uncapturable => {
+                return Err(Error::CaptureFailed {
+                    reason: format!(
+                        "{key} could not be captured earlier; zero-copy staging needs a graph \
+                         (run it with `run`, which falls back to eager)"
+                    ),
+                })
             }
         };
-        drop(state);
         self.pinned = Some(Arc::clone(&entry));
         Ok(StagedRun {
             core: self,
@@ -834,6 +843,16 @@ impl Drop for SessionCore<'_> {
         }
         self.engine.session_ended();
     }
+}
+
+/// What a graph-cache lookup found.
+enum Lookup {
+    /// A cached graph.
+    Hit(Arc<GraphEntry>),
+    /// A graph captured just now (its inputs hold the run's data when data was given).
+    Captured(Arc<GraphEntry>),
+    /// A key that cannot be captured; run it eagerly.
+    Uncapturable,
 }
 
 /// Which buffer holds an output after a run.

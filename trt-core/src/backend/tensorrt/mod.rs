@@ -354,7 +354,7 @@ impl ContextBackend for TensorRtContext {
     fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()> {
         // On the host simulation a library computes at `enqueueV3` time on host memory; that
         // work cannot be recorded into a simulated graph, so capturing it would replay nothing.
-        if stream.is_capturing() && self.shared.device.kind() == BackendKind::Simulation {
+        if self.shared.device.kind() == BackendKind::Simulation && stream.is_capturing() {
             return Err(Error::CaptureFailed {
                 reason:
                     "TensorRT work on the host simulation cannot be captured into a simulated graph"
