@@ -146,94 +146,97 @@ fn main() {
 }
 
 fn latency_for_batch(runtime: &Runtime, engine: &Engine, batch: usize, report: &mut Report) {
-    let host = input(batch);
-    let x = DeviceTensor::from_host(runtime.device(), &host).unwrap();
-    let shape = Shape::new(&[batch as i64, WIDTH_IN as i64]).unwrap();
+    // SAFETY: the input, output and arena bound to the context are live device buffers of the sizes the engine needs for this shape, kept alive until after the last launch.
+    unsafe {
+        let host = input(batch);
+        let x = DeviceTensor::from_host(runtime.device(), &host).unwrap();
+        let shape = Shape::new(&[batch as i64, WIDTH_IN as i64]).unwrap();
 
-    let mut eager = engine
-        .session()
-        .with_pre_allocated_outputs()
-        .build()
-        .unwrap();
-    let stats = measure(|| {
-        eager.run(&inputs!["input" => &x]).unwrap();
-    });
-    report.latency(
-        "eager enqueueV3 (Session<Standard>, pre-allocated)",
-        batch,
-        &stats,
-    );
+        let mut eager = engine
+            .session()
+            .with_pre_allocated_outputs()
+            .build()
+            .unwrap();
+        let stats = measure(|| {
+            eager.run(&inputs!["input" => &x]).unwrap();
+        });
+        report.latency(
+            "eager enqueueV3 (Session<Standard>, pre-allocated)",
+            batch,
+            &stats,
+        );
 
-    let mut graphs = engine
-        .session()
-        .with_cudagraphs(GraphCache::new(4))
-        .with_pre_allocated_outputs()
-        .build()
-        .unwrap();
-    let stats = measure(|| {
-        graphs.run(&inputs!["input" => &x]).unwrap();
-    });
-    report.latency(
-        "Session<CudaGraphs> replay (input copied device-to-device)",
-        batch,
-        &stats,
-    );
-    let stats = measure(|| {
-        graphs.stage(&[("input", shape)]).unwrap().run().unwrap();
-    });
-    report.latency(
-        "Session<CudaGraphs> replay, zero-copy (stage + run)",
-        batch,
-        &stats,
-    );
+        let mut graphs = engine
+            .session()
+            .with_cudagraphs(GraphCache::new(4))
+            .with_pre_allocated_outputs()
+            .build()
+            .unwrap();
+        let stats = measure(|| {
+            graphs.run(&inputs!["input" => &x]).unwrap();
+        });
+        report.latency(
+            "Session<CudaGraphs> replay (input copied device-to-device)",
+            batch,
+            &stats,
+        );
+        let stats = measure(|| {
+            graphs.stage(&[("input", shape)]).unwrap().run().unwrap();
+        });
+        report.latency(
+            "Session<CudaGraphs> replay, zero-copy (stage + run)",
+            batch,
+            &stats,
+        );
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..1000 {
-        graphs.stage(&[("input", shape)]).unwrap().run().unwrap();
-    }
-    let zero_copy_allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..1000 {
-        graphs.run(&inputs!["input" => &x]).unwrap();
-    }
-    let run_allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    report.value(
-        &format!("heap allocations per steady call, batch {batch}"),
-        format!(
-            "zero-copy {:.3}, run with device input {:.3}",
-            zero_copy_allocs as f64 / 1000.0,
-            run_allocs as f64 / 1000.0
-        ),
-    );
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            graphs.stage(&[("input", shape)]).unwrap().run().unwrap();
+        }
+        let zero_copy_allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            graphs.run(&inputs!["input" => &x]).unwrap();
+        }
+        let run_allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        report.value(
+            &format!("heap allocations per steady call, batch {batch}"),
+            format!(
+                "zero-copy {:.3}, run with device input {:.3}",
+                zero_copy_allocs as f64 / 1000.0,
+                run_allocs as f64 / 1000.0
+            ),
+        );
 
-    // The floor: the same enqueue captured through the backend traits directly, then nothing
-    // but cuGraphLaunch + cuStreamSynchronize per call.
-    let backend = engine.backend();
-    let stream = runtime.device().create_stream().unwrap();
-    let mut context = backend
-        .create_context(&ContextOptions {
-            allocation: AllocationStrategy::UserManaged,
-            ..ContextOptions::default()
-        })
-        .unwrap();
-    let arena = DeviceBuffer::new(runtime.device(), engine.info().device_memory_size).unwrap();
-    let output = DeviceBuffer::new(runtime.device(), batch * 32 * 4).unwrap();
-    context.set_device_memory(arena.ptr(), arena.len()).unwrap();
-    context.set_input_shape(0, &shape).unwrap();
-    context.set_tensor_address(0, x.buffer().ptr()).unwrap();
-    context.set_tensor_address(1, output.ptr()).unwrap();
-    context.enqueue(&*stream).unwrap();
-    stream.synchronize().unwrap();
-    stream.begin_capture().unwrap();
-    context.enqueue(&*stream).unwrap();
-    let graph = stream.end_capture().unwrap();
-    graph.upload(&*stream).unwrap();
-    let floor = measure(|| {
-        graph.launch(&*stream).unwrap();
+        // The floor: the same enqueue captured through the backend traits directly, then nothing
+        // but cuGraphLaunch + cuStreamSynchronize per call.
+        let backend = engine.backend();
+        let stream = runtime.device().create_stream().unwrap();
+        let mut context = backend
+            .create_context(&ContextOptions {
+                allocation: AllocationStrategy::UserManaged,
+                ..ContextOptions::default()
+            })
+            .unwrap();
+        let arena = DeviceBuffer::new(runtime.device(), engine.info().device_memory_size).unwrap();
+        let output = DeviceBuffer::new(runtime.device(), batch * 32 * 4).unwrap();
+        context.set_device_memory(arena.ptr(), arena.len()).unwrap();
+        context.set_input_shape(0, &shape).unwrap();
+        context.set_tensor_address(0, x.buffer().ptr()).unwrap();
+        context.set_tensor_address(1, output.ptr()).unwrap();
+        context.enqueue(&*stream).unwrap();
         stream.synchronize().unwrap();
-    });
-    report.latency("raw cuGraphLaunch + synchronize (floor)", batch, &floor);
-    drop(graph);
+        stream.begin_capture().unwrap();
+        context.enqueue(&*stream).unwrap();
+        let graph = stream.end_capture().unwrap();
+        graph.upload(&*stream).unwrap();
+        let floor = measure(|| {
+            graph.launch(&*stream).unwrap();
+            stream.synchronize().unwrap();
+        });
+        report.latency("raw cuGraphLaunch + synchronize (floor)", batch, &floor);
+        drop(graph);
+    }
 }
 
 fn python_reference(spec: &PlanSpec, report: &mut Report) {

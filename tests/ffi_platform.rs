@@ -145,18 +145,21 @@ impl OutputAllocatorCallbacks for RecordingCallbacks {
         bytes: usize,
         alignment: usize,
     ) -> Option<DevicePtr> {
-        assert_eq!((tensor, alignment), (2, 256));
-        let mut state = self.state.lock();
-        if let Some((ptr, size)) = state.buffer {
-            if size >= bytes {
-                return Some(ptr);
+        // SAFETY: every address bound here is a live simulated allocation of the size the tensor needs, alive until after the calls that use it.
+        unsafe {
+            assert_eq!((tensor, alignment), (2, 256));
+            let mut state = self.state.lock();
+            if let Some((ptr, size)) = state.buffer {
+                if size >= bytes {
+                    return Some(ptr);
+                }
+                self.device.free(ptr);
             }
-            self.device.free(ptr);
+            let ptr = self.device.allocate(bytes).ok()?;
+            state.buffer = Some((ptr, bytes));
+            state.allocations += 1;
+            Some(ptr)
         }
-        let ptr = self.device.allocate(bytes).ok()?;
-        state.buffer = Some((ptr, bytes));
-        state.allocations += 1;
-        Some(ptr)
     }
 
     fn notify_shape(&self, tensor: usize, shape: &Shape) {
@@ -167,145 +170,154 @@ impl OutputAllocatorCallbacks for RecordingCallbacks {
 
 #[test]
 fn backend_traits_run_the_mlp_with_user_managed_memory_and_an_output_allocator() {
-    for build in ["rtx-1.7", "trt-11.4", "rtx-1.3"] {
-        let (platform, device) = stand_in_platform(build);
-        let spec = PlanSpec {
-            nonzero_output: true,
-            ..PlanSpec::mlp()
-        };
-        let engine = platform.deserialize_engine(&spec.to_bytes()).unwrap();
-        let options = ContextOptions {
-            allocation: AllocationStrategy::UserManaged,
-            ..ContextOptions::default()
-        };
-        let mut context = engine.create_context(&options).unwrap();
-        let stream = device.create_stream().unwrap();
-        let callbacks = Arc::new(RecordingCallbacks {
-            device: device.clone(),
-            state: Mutex::new(Recorded::default()),
-        });
-        context
-            .set_output_allocator(2, Some(callbacks.clone()))
-            .unwrap();
-        context
-            .set_optimization_profile(0, stream.as_ref())
-            .unwrap();
-        for (batch, seed) in [(5usize, 1usize), (1, 2), (8, 3)] {
-            let input = input_rows(batch, seed);
-            let input_ptr = device.allocate(batch * 16).unwrap();
-            let output_ptr = device.allocate(batch * 12).unwrap();
-            stream.copy_to_device(input_ptr, &to_bytes(&input)).unwrap();
+    // SAFETY: every address bound here is a live simulated allocation of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        for build in ["rtx-1.7", "trt-11.4", "rtx-1.3"] {
+            let (platform, device) = stand_in_platform(build);
+            let spec = PlanSpec {
+                nonzero_output: true,
+                ..PlanSpec::mlp()
+            };
+            let engine = platform.deserialize_engine(&spec.to_bytes()).unwrap();
+            let options = ContextOptions {
+                allocation: AllocationStrategy::UserManaged,
+                ..ContextOptions::default()
+            };
+            let mut context = engine.create_context(&options).unwrap();
+            let stream = device.create_stream().unwrap();
+            let callbacks = Arc::new(RecordingCallbacks {
+                device: device.clone(),
+                state: Mutex::new(Recorded::default()),
+            });
             context
-                .set_input_shape(0, &Shape::from_extents(&[batch, 4]).unwrap())
+                .set_output_allocator(2, Some(callbacks.clone()))
                 .unwrap();
-            let arena_bytes = context.device_memory_size_for_shapes().unwrap();
-            let arena = device.allocate(arena_bytes).unwrap();
-            context.set_device_memory(arena, arena_bytes).unwrap();
-            context.set_tensor_address(0, input_ptr).unwrap();
-            context.set_tensor_address(1, output_ptr).unwrap();
-            assert_eq!(
-                context.tensor_shape(1).unwrap(),
-                Shape::from_extents(&[batch, 3]).unwrap()
-            );
-            assert_eq!(context.max_output_size(2).unwrap(), 2 * batch * 3 * 8);
-            context.enqueue(stream.as_ref()).unwrap();
-            stream.synchronize().unwrap();
-            let mut output = vec![0u8; batch * 12];
-            stream.copy_to_host(&mut output, output_ptr).unwrap();
-            let output = from_bytes(&output);
-            let expected = spec.reference(&input, batch);
-            assert_close(&output, &expected);
-            let positives = expected.iter().filter(|v| **v > 0.0).count();
-            assert_eq!(
-                callbacks.state.lock().shape,
-                Some(Shape::from_extents(&[2, positives]).unwrap())
-            );
-            for ptr in [input_ptr, output_ptr, arena] {
+            context
+                .set_optimization_profile(0, stream.as_ref())
+                .unwrap();
+            for (batch, seed) in [(5usize, 1usize), (1, 2), (8, 3)] {
+                let input = input_rows(batch, seed);
+                let input_ptr = device.allocate(batch * 16).unwrap();
+                let output_ptr = device.allocate(batch * 12).unwrap();
+                stream.copy_to_device(input_ptr, &to_bytes(&input)).unwrap();
+                context
+                    .set_input_shape(0, &Shape::from_extents(&[batch, 4]).unwrap())
+                    .unwrap();
+                let arena_bytes = context.device_memory_size_for_shapes().unwrap();
+                let arena = device.allocate(arena_bytes).unwrap();
+                context.set_device_memory(arena, arena_bytes).unwrap();
+                context.set_tensor_address(0, input_ptr).unwrap();
+                context.set_tensor_address(1, output_ptr).unwrap();
+                assert_eq!(
+                    context.tensor_shape(1).unwrap(),
+                    Shape::from_extents(&[batch, 3]).unwrap()
+                );
+                assert_eq!(context.max_output_size(2).unwrap(), 2 * batch * 3 * 8);
+                context.enqueue(stream.as_ref()).unwrap();
+                stream.synchronize().unwrap();
+                let mut output = vec![0u8; batch * 12];
+                stream.copy_to_host(&mut output, output_ptr).unwrap();
+                let output = from_bytes(&output);
+                let expected = spec.reference(&input, batch);
+                assert_close(&output, &expected);
+                let positives = expected.iter().filter(|v| **v > 0.0).count();
+                assert_eq!(
+                    callbacks.state.lock().shape,
+                    Some(Shape::from_extents(&[2, positives]).unwrap())
+                );
+                for ptr in [input_ptr, output_ptr, arena] {
+                    device.free(ptr);
+                }
+            }
+            if let Some((ptr, _)) = callbacks.state.lock().buffer {
                 device.free(ptr);
             }
+            assert!(context.tensor_shape(7).is_err());
         }
-        if let Some((ptr, _)) = callbacks.state.lock().buffer {
-            device.free(ptr);
-        }
-        assert!(context.tensor_shape(7).is_err());
     }
 }
 
 #[test]
 fn enqueue_into_a_capturing_simulated_stream_is_a_capture_failure() {
-    let (platform, device) = stand_in_platform("rtx-1.7");
-    let engine = platform
-        .deserialize_engine(&PlanSpec::mlp().to_bytes())
-        .unwrap();
-    let mut context = engine.create_context(&ContextOptions::default()).unwrap();
-    let stream = device.create_stream().unwrap();
-    stream.begin_capture().unwrap();
-    let error = context.enqueue(stream.as_ref()).unwrap_err();
-    assert!(matches!(error, Error::CaptureFailed { .. }), "{error:?}");
-    assert!(stream.end_capture().is_err() || !stream.is_capturing());
+    // SAFETY: every address bound here is a live simulated allocation of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        let (platform, device) = stand_in_platform("rtx-1.7");
+        let engine = platform
+            .deserialize_engine(&PlanSpec::mlp().to_bytes())
+            .unwrap();
+        let mut context = engine.create_context(&ContextOptions::default()).unwrap();
+        let stream = device.create_stream().unwrap();
+        stream.begin_capture().unwrap();
+        let error = context.enqueue(stream.as_ref()).unwrap_err();
+        assert!(matches!(error, Error::CaptureFailed { .. }), "{error:?}");
+        assert!(stream.end_capture().is_err() || !stream.is_capturing());
+    }
 }
 
 #[test]
 fn rtx_runtime_cache_is_made_native_by_the_first_context_that_uses_it() {
-    let (platform, device) = stand_in_platform("rtx-1.7");
-    let spec = PlanSpec::mlp();
-    let engine = platform.deserialize_engine(&spec.to_bytes()).unwrap();
-    let cache = platform.create_runtime_cache().unwrap();
-    // Before any context: the blob given is kept and serialized back as is.
-    cache.deserialize(b"SICACHE1mlp batch=2\n").unwrap();
-    assert_eq!(cache.serialize().unwrap(), b"SICACHE1mlp batch=2\n");
-    let options = ContextOptions {
-        cuda_graph_strategy: CudaGraphStrategy::WholeGraphCapture,
-        runtime_cache: Some(cache.clone()),
-        ..ContextOptions::default()
-    };
-    let mut context = engine.create_context(&options).unwrap();
-    let stream = device.create_stream().unwrap();
-    let input = device.allocate(3 * 16).unwrap();
-    let output = device.allocate(3 * 12).unwrap();
-    context
-        .set_input_shape(0, &Shape::new(&[3, 4]).unwrap())
-        .unwrap();
-    context.set_tensor_address(0, input).unwrap();
-    context.set_tensor_address(1, output).unwrap();
-    context.enqueue(stream.as_ref()).unwrap();
-    // Now native: the pending blob was loaded, and the run added its "kernel".
-    assert_eq!(
-        cache.serialize().unwrap(),
-        b"SICACHE1mlp batch=2\nmlp batch=3\n"
-    );
-    cache.reset().unwrap();
-    assert_eq!(cache.serialize().unwrap(), b"SICACHE1");
-    device.free(input);
-    device.free(output);
+    // SAFETY: every address bound here is a live simulated allocation of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        let (platform, device) = stand_in_platform("rtx-1.7");
+        let spec = PlanSpec::mlp();
+        let engine = platform.deserialize_engine(&spec.to_bytes()).unwrap();
+        let cache = platform.create_runtime_cache().unwrap();
+        // Before any context: the blob given is kept and serialized back as is.
+        cache.deserialize(b"SICACHE1mlp batch=2\n").unwrap();
+        assert_eq!(cache.serialize().unwrap(), b"SICACHE1mlp batch=2\n");
+        let options = ContextOptions {
+            cuda_graph_strategy: CudaGraphStrategy::WholeGraphCapture,
+            runtime_cache: Some(cache.clone()),
+            ..ContextOptions::default()
+        };
+        let mut context = engine.create_context(&options).unwrap();
+        let stream = device.create_stream().unwrap();
+        let input = device.allocate(3 * 16).unwrap();
+        let output = device.allocate(3 * 12).unwrap();
+        context
+            .set_input_shape(0, &Shape::new(&[3, 4]).unwrap())
+            .unwrap();
+        context.set_tensor_address(0, input).unwrap();
+        context.set_tensor_address(1, output).unwrap();
+        context.enqueue(stream.as_ref()).unwrap();
+        // Now native: the pending blob was loaded, and the run added its "kernel".
+        assert_eq!(
+            cache.serialize().unwrap(),
+            b"SICACHE1mlp batch=2\nmlp batch=3\n"
+        );
+        cache.reset().unwrap();
+        assert_eq!(cache.serialize().unwrap(), b"SICACHE1");
+        device.free(input);
+        device.free(output);
 
-    // Standard TensorRT has no runtime cache: a typed error, and RTX settings are ignored.
-    let (standard, _) = stand_in_platform("trt-11.4");
-    assert!(matches!(
-        standard.create_runtime_cache().unwrap_err(),
-        Error::NotInLibraryVersion { .. }
-    ));
-    let engine = standard.deserialize_engine(&spec.to_bytes()).unwrap();
-    let options = ContextOptions {
-        cuda_graph_strategy: CudaGraphStrategy::WholeGraphCapture,
-        ..ContextOptions::default()
-    };
-    engine.create_context(&options).unwrap();
-    // A cache of another backend is refused.
-    let sim_cache = SimPlatform::new(SimConfig::default())
-        .create_runtime_cache()
-        .unwrap();
-    let (rtx, _) = stand_in_platform("rtx-1.7");
-    let engine = rtx.deserialize_engine(&spec.to_bytes()).unwrap();
-    let options = ContextOptions {
-        runtime_cache: Some(sim_cache),
-        ..ContextOptions::default()
-    };
-    let error = engine.create_context(&options).err().expect("refused");
-    assert!(
-        matches!(&error, Error::InvalidConfig(message) if message.contains("another backend")),
-        "{error}"
-    );
+        // Standard TensorRT has no runtime cache: a typed error, and RTX settings are ignored.
+        let (standard, _) = stand_in_platform("trt-11.4");
+        assert!(matches!(
+            standard.create_runtime_cache().unwrap_err(),
+            Error::NotInLibraryVersion { .. }
+        ));
+        let engine = standard.deserialize_engine(&spec.to_bytes()).unwrap();
+        let options = ContextOptions {
+            cuda_graph_strategy: CudaGraphStrategy::WholeGraphCapture,
+            ..ContextOptions::default()
+        };
+        engine.create_context(&options).unwrap();
+        // A cache of another backend is refused.
+        let sim_cache = SimPlatform::new(SimConfig::default())
+            .create_runtime_cache()
+            .unwrap();
+        let (rtx, _) = stand_in_platform("rtx-1.7");
+        let engine = rtx.deserialize_engine(&spec.to_bytes()).unwrap();
+        let options = ContextOptions {
+            runtime_cache: Some(sim_cache),
+            ..ContextOptions::default()
+        };
+        let error = engine.create_context(&options).err().expect("refused");
+        assert!(
+            matches!(&error, Error::InvalidConfig(message) if message.contains("another backend")),
+            "{error}"
+        );
+    }
 }
 
 #[test]

@@ -440,32 +440,35 @@ fn run_mlp(
     batch: usize,
     stream: u64,
 ) -> Vec<f32> {
-    let input: Vec<f32> = (0..batch * 4).map(|i| (i as f32 * 0.37).sin()).collect();
-    let input_bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let input_ptr = device.allocate(input_bytes.len()).unwrap();
-    let output_ptr = device.allocate(batch * 3 * 4).unwrap();
-    device.copy_to_device_sync(input_ptr, &input_bytes).unwrap();
-    context
-        .set_input_shape(c"input", &shape(&[batch as i64, 4]))
-        .unwrap();
-    context.set_tensor_address(c"input", input_ptr.0).unwrap();
-    context.set_tensor_address(c"output", output_ptr.0).unwrap();
-    context.enqueue_v3(stream).unwrap();
-    let mut output_bytes = vec![0u8; batch * 3 * 4];
-    device
-        .copy_to_host_sync(&mut output_bytes, output_ptr)
-        .unwrap();
-    device.free(input_ptr);
-    device.free(output_ptr);
-    let output: Vec<f32> = output_bytes
-        .chunks(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let expected = spec.reference(&input, batch);
-    for (got, want) in output.iter().zip(&expected) {
-        assert!((got - want).abs() < 1e-5, "{got} != {want}");
+    // SAFETY: every address bound here is a live simulated allocation (real host memory) of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        let input: Vec<f32> = (0..batch * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+        let input_bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let input_ptr = device.allocate(input_bytes.len()).unwrap();
+        let output_ptr = device.allocate(batch * 3 * 4).unwrap();
+        device.copy_to_device_sync(input_ptr, &input_bytes).unwrap();
+        context
+            .set_input_shape(c"input", &shape(&[batch as i64, 4]))
+            .unwrap();
+        context.set_tensor_address(c"input", input_ptr.0).unwrap();
+        context.set_tensor_address(c"output", output_ptr.0).unwrap();
+        context.enqueue_v3(stream).unwrap();
+        let mut output_bytes = vec![0u8; batch * 3 * 4];
+        device
+            .copy_to_host_sync(&mut output_bytes, output_ptr)
+            .unwrap();
+        device.free(input_ptr);
+        device.free(output_ptr);
+        let output: Vec<f32> = output_bytes
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let expected = spec.reference(&input, batch);
+        for (got, want) in output.iter().zip(&expected) {
+            assert!((got - want).abs() < 1e-5, "{got} != {want}");
+        }
+        output
     }
-    output
 }
 
 fn sim_device() -> Arc<dyn DeviceBackend> {
@@ -530,73 +533,76 @@ fn context_shapes_addresses_enqueue_and_numerics() {
 
 #[test]
 fn context_profile_cache_limit_and_user_managed_memory() {
-    let device = sim_device();
-    for build in ALL_BUILDS {
-        let Loaded {
-            library,
-            engine,
-            spec,
-            ..
-        } = load(build, PlanSpec::mlp());
-        let mut context = engine
-            .create_execution_context(AllocationStrategy::UserManaged)
-            .unwrap();
-        context.set_optimization_profile_async(0, 0x77).unwrap();
-        assert_eq!(context.optimization_profile().unwrap(), 0);
-        let error = context.set_optimization_profile_async(1, 0x77).unwrap_err();
-        assert!(
-            matches!(&error, Error::TensorRt { message, .. } if message.contains("profile 1 does not exist")),
-            "{error:?}"
-        );
-        context.set_persistent_cache_limit(1 << 20).unwrap();
-        assert_eq!(context.persistent_cache_limit().unwrap(), 1 << 20);
-        context.set_input_shape(c"input", &shape(&[3, 4])).unwrap();
-        let needed = context.update_device_memory_size_for_shapes().unwrap();
-        assert_eq!(needed, 2 * 3 * 8 * 4);
-        let arena = device.allocate(needed).unwrap();
-        context.set_device_memory_v2(arena.0, needed).unwrap();
-        run_mlp(&mut context, &device, &spec, 3, 0x77);
-        device.free(arena);
-        let records = calls(&library);
-        assert_calls_in_order(
-            &records,
-            &[
-                "ICudaEngine::createExecutionContext strategy=2",
-                "IExecutionContext::setOptimizationProfileAsync profile=0 stream=0x77",
-                "IExecutionContext::getOptimizationProfile",
-                "IExecutionContext::setOptimizationProfileAsync profile=1",
-                "IExecutionContext::setPersistentCacheLimit size=1048576",
-                "IExecutionContext::getPersistentCacheLimit",
-                "IExecutionContext::updateDeviceMemorySizeForShapes",
-                &format!(
-                    "IExecutionContext::setDeviceMemoryV2 memory={:#x} size={needed}",
-                    arena.0
-                ),
-                "IExecutionContext::enqueueV3 stream=0x77",
-            ],
-        );
-        // A void method that fails reports the error TensorRT logged on this thread.
-        let mut static_context = engine
-            .create_execution_context(AllocationStrategy::Static)
-            .unwrap();
-        let error = static_context.set_device_memory_v2(0x1000, 64).unwrap_err();
-        assert!(
-            matches!(&error, Error::TensorRt { call: "IExecutionContext::setDeviceMemoryV2", message } if message.contains("kUSER_MANAGED")),
-            "{error:?}"
-        );
-        // user-managed memory that is missing fails the enqueue with TensorRT's message.
-        let mut bare = engine
-            .create_execution_context(AllocationStrategy::UserManaged)
-            .unwrap();
-        bare.set_input_shape(c"input", &shape(&[1, 4])).unwrap();
-        bare.set_tensor_address(c"input", 0x1000).unwrap();
-        bare.set_tensor_address(c"output", 0x2000).unwrap();
-        let error = bare.enqueue_v3(0).unwrap_err();
-        assert!(
-            matches!(&error, Error::TensorRt { call: "IExecutionContext::enqueueV3", message } if message.contains("setDeviceMemoryV2")),
-            "{error:?}"
-        );
-        calls(&library);
+    // SAFETY: every address bound here is a live simulated allocation (real host memory) of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        let device = sim_device();
+        for build in ALL_BUILDS {
+            let Loaded {
+                library,
+                engine,
+                spec,
+                ..
+            } = load(build, PlanSpec::mlp());
+            let mut context = engine
+                .create_execution_context(AllocationStrategy::UserManaged)
+                .unwrap();
+            context.set_optimization_profile_async(0, 0x77).unwrap();
+            assert_eq!(context.optimization_profile().unwrap(), 0);
+            let error = context.set_optimization_profile_async(1, 0x77).unwrap_err();
+            assert!(
+                matches!(&error, Error::TensorRt { message, .. } if message.contains("profile 1 does not exist")),
+                "{error:?}"
+            );
+            context.set_persistent_cache_limit(1 << 20).unwrap();
+            assert_eq!(context.persistent_cache_limit().unwrap(), 1 << 20);
+            context.set_input_shape(c"input", &shape(&[3, 4])).unwrap();
+            let needed = context.update_device_memory_size_for_shapes().unwrap();
+            assert_eq!(needed, 2 * 3 * 8 * 4);
+            let arena = device.allocate(needed).unwrap();
+            context.set_device_memory_v2(arena.0, needed).unwrap();
+            run_mlp(&mut context, &device, &spec, 3, 0x77);
+            device.free(arena);
+            let records = calls(&library);
+            assert_calls_in_order(
+                &records,
+                &[
+                    "ICudaEngine::createExecutionContext strategy=2",
+                    "IExecutionContext::setOptimizationProfileAsync profile=0 stream=0x77",
+                    "IExecutionContext::getOptimizationProfile",
+                    "IExecutionContext::setOptimizationProfileAsync profile=1",
+                    "IExecutionContext::setPersistentCacheLimit size=1048576",
+                    "IExecutionContext::getPersistentCacheLimit",
+                    "IExecutionContext::updateDeviceMemorySizeForShapes",
+                    &format!(
+                        "IExecutionContext::setDeviceMemoryV2 memory={:#x} size={needed}",
+                        arena.0
+                    ),
+                    "IExecutionContext::enqueueV3 stream=0x77",
+                ],
+            );
+            // A void method that fails reports the error TensorRT logged on this thread.
+            let mut static_context = engine
+                .create_execution_context(AllocationStrategy::Static)
+                .unwrap();
+            let error = static_context.set_device_memory_v2(0x1000, 64).unwrap_err();
+            assert!(
+                matches!(&error, Error::TensorRt { call: "IExecutionContext::setDeviceMemoryV2", message } if message.contains("kUSER_MANAGED")),
+                "{error:?}"
+            );
+            // user-managed memory that is missing fails the enqueue with TensorRT's message.
+            let mut bare = engine
+                .create_execution_context(AllocationStrategy::UserManaged)
+                .unwrap();
+            bare.set_input_shape(c"input", &shape(&[1, 4])).unwrap();
+            bare.set_tensor_address(c"input", 0x1000).unwrap();
+            bare.set_tensor_address(c"output", 0x2000).unwrap();
+            let error = bare.enqueue_v3(0).unwrap_err();
+            assert!(
+                matches!(&error, Error::TensorRt { call: "IExecutionContext::enqueueV3", message } if message.contains("setDeviceMemoryV2")),
+                "{error:?}"
+            );
+            calls(&library);
+        }
     }
 }
 
@@ -634,64 +640,67 @@ fn is_stream_capturable_exists_on_rtx_1_5_and_later_only() {
 
 #[test]
 fn output_allocator_grows_reuses_and_records_the_notified_shape() {
-    let device = sim_device();
-    for build in ALL_BUILDS {
-        let spec = PlanSpec {
-            nonzero_output: true,
-            ..PlanSpec::mlp()
-        };
-        let Loaded {
-            library,
-            engine,
-            spec,
-            ..
-        } = load(build, spec);
-        let mut context = engine
-            .create_execution_context(AllocationStrategy::Static)
-            .unwrap();
-        let allocator = Arc::new(GrowingOutputAllocator::new(device.clone()));
-        context
-            .set_output_allocator(c"nonzero", Some(allocator.clone()))
-            .unwrap();
-        context.set_input_shape(c"input", &shape(&[2, 4])).unwrap();
-        assert_eq!(context.max_output_size(c"nonzero").unwrap(), 2 * 2 * 3 * 8);
+    // SAFETY: every address bound here is a live simulated allocation (real host memory) of the size the tensor needs, alive until after the calls that use it.
+    unsafe {
+        let device = sim_device();
+        for build in ALL_BUILDS {
+            let spec = PlanSpec {
+                nonzero_output: true,
+                ..PlanSpec::mlp()
+            };
+            let Loaded {
+                library,
+                engine,
+                spec,
+                ..
+            } = load(build, spec);
+            let mut context = engine
+                .create_execution_context(AllocationStrategy::Static)
+                .unwrap();
+            let allocator = Arc::new(GrowingOutputAllocator::new(device.clone()));
+            context
+                .set_output_allocator(c"nonzero", Some(allocator.clone()))
+                .unwrap();
+            context.set_input_shape(c"input", &shape(&[2, 4])).unwrap();
+            assert_eq!(context.max_output_size(c"nonzero").unwrap(), 2 * 2 * 3 * 8);
 
-        let mut expected_shapes = Vec::new();
-        let mut sizes = Vec::new();
-        for batch in [2usize, 2, 8] {
-            let output = run_mlp(&mut context, &device, &spec, batch, 0x9);
-            let positive: Vec<(i64, i64)> = output
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v > 0.0)
-                .map(|(i, _)| ((i / 3) as i64, (i % 3) as i64))
-                .collect();
-            let count = positive.len() as i64;
-            assert_eq!(allocator.shape(), Some(shape(&[2, count])), "{build}");
-            assert_eq!(
-                context.tensor_shape(c"nonzero").unwrap(),
-                shape(&[2, count])
-            );
-            let (ptr, size) = allocator.buffer().unwrap();
-            let mut bytes = vec![0u8; (2 * count * 8) as usize];
-            device.copy_to_host_sync(&mut bytes, ptr).unwrap();
-            let indices: Vec<i64> = bytes
-                .chunks(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            let (rows, columns) = indices.split_at(count as usize);
-            let got: Vec<(i64, i64)> = rows.iter().copied().zip(columns.iter().copied()).collect();
-            assert_eq!(got, positive, "{build}");
-            expected_shapes.push(count);
-            sizes.push(size);
-        }
-        // Same size twice: reused; bigger: grown (unless the first buffer was already enough).
-        let grew = (expected_shapes[2] * 16) as usize > sizes[0];
-        assert_eq!(allocator.allocations(), if grew { 2 } else { 1 }, "{build}");
+            let mut expected_shapes = Vec::new();
+            let mut sizes = Vec::new();
+            for batch in [2usize, 2, 8] {
+                let output = run_mlp(&mut context, &device, &spec, batch, 0x9);
+                let positive: Vec<(i64, i64)> = output
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 0.0)
+                    .map(|(i, _)| ((i / 3) as i64, (i % 3) as i64))
+                    .collect();
+                let count = positive.len() as i64;
+                assert_eq!(allocator.shape(), Some(shape(&[2, count])), "{build}");
+                assert_eq!(
+                    context.tensor_shape(c"nonzero").unwrap(),
+                    shape(&[2, count])
+                );
+                let (ptr, size) = allocator.buffer().unwrap();
+                let mut bytes = vec![0u8; (2 * count * 8) as usize];
+                device.copy_to_host_sync(&mut bytes, ptr).unwrap();
+                let indices: Vec<i64> = bytes
+                    .chunks(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                    .collect();
+                let (rows, columns) = indices.split_at(count as usize);
+                let got: Vec<(i64, i64)> =
+                    rows.iter().copied().zip(columns.iter().copied()).collect();
+                assert_eq!(got, positive, "{build}");
+                expected_shapes.push(count);
+                sizes.push(size);
+            }
+            // Same size twice: reused; bigger: grown (unless the first buffer was already enough).
+            let grew = (expected_shapes[2] * 16) as usize > sizes[0];
+            assert_eq!(allocator.allocations(), if grew { 2 } else { 1 }, "{build}");
 
-        let records = calls(&library);
-        let first = expected_shapes[0];
-        assert_calls_in_order(
+            let records = calls(&library);
+            let first = expected_shapes[0];
+            assert_calls_in_order(
             &records,
             &[
                 "IExecutionContext::setOutputAllocator name=nonzero allocator=set",
@@ -705,21 +714,22 @@ fn output_allocator_grows_reuses_and_records_the_notified_shape() {
             ],
         );
 
-        // Detached: the data-dependent output cannot be produced; TensorRT says why.
-        context.set_output_allocator(c"nonzero", None).unwrap();
-        let error = {
-            context.set_input_shape(c"input", &shape(&[1, 4])).unwrap();
-            context.enqueue_v3(0)
+            // Detached: the data-dependent output cannot be produced; TensorRT says why.
+            context.set_output_allocator(c"nonzero", None).unwrap();
+            let error = {
+                context.set_input_shape(c"input", &shape(&[1, 4])).unwrap();
+                context.enqueue_v3(0)
+            }
+            .unwrap_err();
+            assert!(
+                matches!(&error, Error::TensorRt { message, .. } if message.contains("needs an output allocator")),
+                "{error:?}"
+            );
+            assert_calls_in_order(
+                &calls(&library),
+                &["IExecutionContext::setOutputAllocator name=nonzero allocator=null"],
+            );
         }
-        .unwrap_err();
-        assert!(
-            matches!(&error, Error::TensorRt { message, .. } if message.contains("needs an output allocator")),
-            "{error:?}"
-        );
-        assert_calls_in_order(
-            &calls(&library),
-            &["IExecutionContext::setOutputAllocator name=nonzero allocator=null"],
-        );
     }
 }
 

@@ -77,53 +77,56 @@ fn strictly_valid_kernels(bytes: &[u8]) -> Result<Vec<String>, String> {
 
 /// One child: compiles its kernels through real execution contexts and saves after each.
 fn child(index: usize, path: &Path, go: &Path) {
-    let sim = Sim::new();
-    let engine = sim.engine("mlp.simplan");
-    let cache = RuntimeCache::open(&sim.runtime, path).unwrap();
-    let options = ContextOptions {
-        kernel_specialization: KernelSpecialization::Lazy,
-        runtime_cache: Some(Arc::clone(cache.backend())),
-        ..ContextOptions::default()
-    };
-    let mut context = engine.backend().create_context(&options).unwrap();
-    let device = sim.runtime.device();
-    let stream = device.create_stream().unwrap();
+    // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+    unsafe {
+        let sim = Sim::new();
+        let engine = sim.engine("mlp.simplan");
+        let cache = RuntimeCache::open(&sim.runtime, path).unwrap();
+        let options = ContextOptions {
+            kernel_specialization: KernelSpecialization::Lazy,
+            runtime_cache: Some(Arc::clone(cache.backend())),
+            ..ContextOptions::default()
+        };
+        let mut context = engine.backend().create_context(&options).unwrap();
+        let device = sim.runtime.device();
+        let stream = device.create_stream().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !go.exists() {
-        assert!(Instant::now() < deadline, "the parent never said go");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    for batch in index * SHAPES_PER_CHILD + 1..=(index + 1) * SHAPES_PER_CHILD {
-        let x = mlp_input(batch, index as u32);
-        let x_ptr = device.allocate(x.as_bytes().len()).unwrap();
-        device.copy_to_device_sync(x_ptr, x.as_bytes()).unwrap();
-        let y_ptr = device.allocate(batch * 8 * 4).unwrap();
-        let z_ptr = device.allocate(batch * 16 * 4).unwrap();
-        context
-            .set_input_shape(0, &Shape::new(&[batch as i64, 16]).unwrap())
-            .unwrap();
-        context.set_tensor_address(0, x_ptr).unwrap();
-        context.set_tensor_address(1, y_ptr).unwrap();
-        context.set_tensor_address(2, z_ptr).unwrap();
-        context.enqueue(stream.as_ref()).unwrap();
-        stream.synchronize().unwrap();
-        for _ in 0..SAVES_PER_SHAPE {
-            cache.save().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !go.exists() {
+            assert!(Instant::now() < deadline, "the parent never said go");
+            std::thread::sleep(Duration::from_millis(1));
         }
-        for ptr in [x_ptr, y_ptr, z_ptr] {
-            device.free(ptr);
+        for batch in index * SHAPES_PER_CHILD + 1..=(index + 1) * SHAPES_PER_CHILD {
+            let x = mlp_input(batch, index as u32);
+            let x_ptr = device.allocate(x.as_bytes().len()).unwrap();
+            device.copy_to_device_sync(x_ptr, x.as_bytes()).unwrap();
+            let y_ptr = device.allocate(batch * 8 * 4).unwrap();
+            let z_ptr = device.allocate(batch * 16 * 4).unwrap();
+            context
+                .set_input_shape(0, &Shape::new(&[batch as i64, 16]).unwrap())
+                .unwrap();
+            context.set_tensor_address(0, x_ptr).unwrap();
+            context.set_tensor_address(1, y_ptr).unwrap();
+            context.set_tensor_address(2, z_ptr).unwrap();
+            context.enqueue(stream.as_ref()).unwrap();
+            stream.synchronize().unwrap();
+            for _ in 0..SAVES_PER_SHAPE {
+                cache.save().unwrap();
+            }
+            for ptr in [x_ptr, y_ptr, z_ptr] {
+                device.free(ptr);
+            }
         }
-    }
-    // The context compiled exactly this child's kernels (plus any merged from the others).
-    let compiled = cache
-        .backend()
-        .as_any()
-        .downcast_ref::<SimRuntimeCache>()
-        .unwrap()
-        .kernels();
-    for batch in index * SHAPES_PER_CHILD + 1..=(index + 1) * SHAPES_PER_CHILD {
-        assert!(compiled.contains(&kernel_id(batch)), "{batch} missing");
+        // The context compiled exactly this child's kernels (plus any merged from the others).
+        let compiled = cache
+            .backend()
+            .as_any()
+            .downcast_ref::<SimRuntimeCache>()
+            .unwrap()
+            .kernels();
+        for batch in index * SHAPES_PER_CHILD + 1..=(index + 1) * SHAPES_PER_CHILD {
+            assert!(compiled.contains(&kernel_id(batch)), "{batch} missing");
+        }
     }
 }
 
@@ -223,46 +226,49 @@ fn several_processes_saving_at_once_keep_a_valid_file_with_every_kernel() {
 
 #[test]
 fn contexts_fill_the_cache_and_a_reopened_cache_has_their_kernels() {
-    let sim = Sim::new();
-    let engine = sim.runtime.load_engine(plan("mlp.simplan")).unwrap();
-    let dir = unique_dir("contexts");
-    let path = dir.join("runtime_cache.bin");
-    let cache = RuntimeCache::open(&sim.runtime, &path).unwrap();
-    let device = sim.runtime.device();
-    let stream = device.create_stream().unwrap();
-    for specialization in [KernelSpecialization::None, KernelSpecialization::Eager] {
-        let mut context = engine
+    // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+    unsafe {
+        let sim = Sim::new();
+        let engine = sim.runtime.load_engine(plan("mlp.simplan")).unwrap();
+        let dir = unique_dir("contexts");
+        let path = dir.join("runtime_cache.bin");
+        let cache = RuntimeCache::open(&sim.runtime, &path).unwrap();
+        let device = sim.runtime.device();
+        let stream = device.create_stream().unwrap();
+        for specialization in [KernelSpecialization::None, KernelSpecialization::Eager] {
+            let mut context = engine
+                .backend()
+                .create_context(&ContextOptions {
+                    kernel_specialization: specialization,
+                    runtime_cache: Some(Arc::clone(cache.backend())),
+                    ..ContextOptions::default()
+                })
+                .unwrap();
+            let x = mlp_input(3, 0);
+            let x_ptr = device.allocate(x.as_bytes().len()).unwrap();
+            device.copy_to_device_sync(x_ptr, x.as_bytes()).unwrap();
+            let y_ptr = device.allocate(3 * 8 * 4).unwrap();
+            let z_ptr = device.allocate(3 * 16 * 4).unwrap();
+            context
+                .set_input_shape(0, &Shape::new(&[3, 16]).unwrap())
+                .unwrap();
+            context.set_tensor_address(0, x_ptr).unwrap();
+            context.set_tensor_address(1, y_ptr).unwrap();
+            context.set_tensor_address(2, z_ptr).unwrap();
+            context.enqueue(stream.as_ref()).unwrap();
+            stream.synchronize().unwrap();
+        }
+        drop(cache); // the last handle saves
+        let reopened = RuntimeCache::open(&Runtime::simulated(), &path).unwrap();
+        let kernels = reopened
             .backend()
-            .create_context(&ContextOptions {
-                kernel_specialization: specialization,
-                runtime_cache: Some(Arc::clone(cache.backend())),
-                ..ContextOptions::default()
-            })
-            .unwrap();
-        let x = mlp_input(3, 0);
-        let x_ptr = device.allocate(x.as_bytes().len()).unwrap();
-        device.copy_to_device_sync(x_ptr, x.as_bytes()).unwrap();
-        let y_ptr = device.allocate(3 * 8 * 4).unwrap();
-        let z_ptr = device.allocate(3 * 16 * 4).unwrap();
-        context
-            .set_input_shape(0, &Shape::new(&[3, 16]).unwrap())
-            .unwrap();
-        context.set_tensor_address(0, x_ptr).unwrap();
-        context.set_tensor_address(1, y_ptr).unwrap();
-        context.set_tensor_address(2, z_ptr).unwrap();
-        context.enqueue(stream.as_ref()).unwrap();
-        stream.synchronize().unwrap();
+            .as_any()
+            .downcast_ref::<SimRuntimeCache>()
+            .unwrap()
+            .kernels();
+        // Only the specializing context compiled a kernel.
+        assert_eq!(kernels, [kernel_id(3)]);
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    drop(cache); // the last handle saves
-    let reopened = RuntimeCache::open(&Runtime::simulated(), &path).unwrap();
-    let kernels = reopened
-        .backend()
-        .as_any()
-        .downcast_ref::<SimRuntimeCache>()
-        .unwrap()
-        .kernels();
-    // Only the specializing context compiled a kernel.
-    assert_eq!(kernels, [kernel_id(3)]);
-    drop(reopened);
-    let _ = std::fs::remove_dir_all(&dir);
 }

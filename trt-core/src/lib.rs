@@ -3,6 +3,7 @@
 //! Layers, bottom up: `backend` (the machine boundary: host simulation, later TensorRT FFI
 //! and CUDA), `engine`, `session` (typestate modes), `cache` (CUDA-graph LRU cache).
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod backend;
 pub mod cache;

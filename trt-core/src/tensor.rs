@@ -89,7 +89,10 @@ impl DeviceBuffer {
 
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
-        self.device.free(self.ptr);
+        // SAFETY: `ptr` came from `allocate` on this device and is freed only here, once. Work
+        // that used it was synchronized by its owner (sessions synchronize before a buffer
+        // they bound can be dropped).
+        unsafe { self.device.free(self.ptr) };
     }
 }
 
@@ -249,7 +252,8 @@ impl DeviceTensor {
     /// ```
     pub fn from_host(device: &Arc<dyn DeviceBackend>, host: &HostTensor) -> Result<DeviceTensor> {
         let buffer = DeviceBuffer::new(device, host.as_bytes().len())?;
-        device.copy_to_device_sync(buffer.ptr(), host.as_bytes())?;
+        // SAFETY: the new buffer holds exactly the host tensor's bytes and nothing else uses it.
+        unsafe { device.copy_to_device_sync(buffer.ptr(), host.as_bytes())? };
         Ok(DeviceTensor {
             buffer,
             dtype: host.dtype(),
@@ -367,8 +371,12 @@ impl<'a> DeviceTensorView<'a> {
     /// Downloads to host memory (synchronous).
     pub fn to_host(&self) -> Result<HostTensor> {
         let mut host = HostTensor::zeros(self.dtype, self.shape)?;
-        self.device
-            .copy_to_host_sync(host.as_bytes_mut(), self.ptr)?;
+        // SAFETY: a view only exists for device memory alive for its lifetime (an owned
+        // buffer, a pinned graph entry or a vouched-for raw region) holding its bytes.
+        unsafe {
+            self.device
+                .copy_to_host_sync(host.as_bytes_mut(), self.ptr)?
+        };
         Ok(host)
     }
 
@@ -404,20 +412,38 @@ pub enum TensorRef<'a> {
         shape: Shape,
     },
     /// Device memory: bound directly (eager runs) or copied device-to-device (graph replays).
-    Device {
-        /// Device address.
-        ptr: DevicePtr,
-        /// The device it lives on.
-        device: DeviceId,
-        /// Element type.
-        dtype: DataType,
-        /// Shape.
-        shape: Shape,
-        /// Length in bytes of the memory behind `ptr`.
-        bytes: usize,
-        /// Ties the view to the borrow of its owner.
-        marker: PhantomData<&'a ()>,
-    },
+    Device(DeviceRegion<'a>),
+}
+
+/// Device memory that is live for `'a` and holds a tensor: taken from a
+/// [`DeviceTensor`] or [`DeviceTensorView`], or vouched for through the `unsafe`
+/// [`TensorRef::from_raw_device`]. Its fields are private so that safe code cannot point a
+/// run at memory it does not own.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceRegion<'a> {
+    ptr: DevicePtr,
+    device: DeviceId,
+    dtype: DataType,
+    shape: Shape,
+    bytes: usize,
+    marker: PhantomData<&'a ()>,
+}
+
+impl DeviceRegion<'_> {
+    /// Device address.
+    pub fn ptr(&self) -> DevicePtr {
+        self.ptr
+    }
+
+    /// The device it lives on.
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// Length in bytes of the memory behind [`DeviceRegion::ptr`].
+    pub fn byte_len(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl<'a> TensorRef<'a> {
@@ -430,17 +456,41 @@ impl<'a> TensorRef<'a> {
         })
     }
 
+    /// Device memory the caller owns by other means (a framework's tensor, say).
+    ///
+    /// # Safety
+    /// For all of `'a`, `ptr` is live device memory on `device` holding at least `bytes`
+    /// bytes, and nothing frees it or writes it while a run reads it.
+    pub unsafe fn from_raw_device(
+        ptr: DevicePtr,
+        device: DeviceId,
+        dtype: DataType,
+        shape: Shape,
+        bytes: usize,
+    ) -> TensorRef<'a> {
+        TensorRef::Device(DeviceRegion {
+            ptr,
+            device,
+            dtype,
+            shape,
+            bytes,
+            marker: PhantomData,
+        })
+    }
+
     /// Element type.
     pub fn dtype(&self) -> DataType {
         match self {
-            TensorRef::Host { dtype, .. } | TensorRef::Device { dtype, .. } => *dtype,
+            TensorRef::Host { dtype, .. } => *dtype,
+            TensorRef::Device(region) => region.dtype,
         }
     }
 
     /// Shape.
     pub fn shape(&self) -> Shape {
         match self {
-            TensorRef::Host { shape, .. } | TensorRef::Device { shape, .. } => *shape,
+            TensorRef::Host { shape, .. } => *shape,
+            TensorRef::Device(region) => region.shape,
         }
     }
 
@@ -448,7 +498,7 @@ impl<'a> TensorRef<'a> {
     pub fn byte_len(&self) -> usize {
         match self {
             TensorRef::Host { bytes, .. } => bytes.len(),
-            TensorRef::Device { bytes, .. } => *bytes,
+            TensorRef::Device(region) => region.bytes,
         }
     }
 }
@@ -471,14 +521,14 @@ impl<'a> From<&'a DeviceTensor> for TensorRef<'a> {
 
 impl<'a> From<DeviceTensorView<'a>> for TensorRef<'a> {
     fn from(view: DeviceTensorView<'a>) -> Self {
-        TensorRef::Device {
+        TensorRef::Device(DeviceRegion {
             ptr: view.ptr,
             device: view.device.id(),
             dtype: view.dtype,
             shape: view.shape,
             bytes: view.byte_len(),
             marker: PhantomData,
-        }
+        })
     }
 }
 

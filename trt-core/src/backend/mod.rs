@@ -70,9 +70,12 @@ pub trait DeviceBackend: Send + Sync + fmt::Debug {
     /// Allocates `bytes` of device memory, 256-byte aligned. Zero bytes yields a valid,
     /// unique, non-null address that must still be freed.
     fn allocate(&self, bytes: usize) -> Result<DevicePtr>;
-    /// Frees an allocation made by [`DeviceBackend::allocate`] on this device. The caller
-    /// guarantees no queued work still uses it (the session layer synchronizes first).
-    fn free(&self, ptr: DevicePtr);
+    /// Frees an allocation made by [`DeviceBackend::allocate`] on this device.
+    ///
+    /// # Safety
+    /// `ptr` came from `allocate` on this device, is freed exactly once, and no queued work
+    /// still uses it. ([`crate::DeviceBuffer`] upholds this for you.)
+    unsafe fn free(&self, ptr: DevicePtr);
     /// Free and total memory.
     fn memory_info(&self) -> Result<MemoryInfo>;
     /// Returns cached, unused memory to the driver (the equivalent of `empty_cache`).
@@ -85,9 +88,16 @@ pub trait DeviceBackend: Send + Sync + fmt::Debug {
     /// Creates a non-default stream (the legacy default stream cannot be captured).
     fn create_stream(&self) -> Result<Box<dyn StreamBackend>>;
     /// Copies host bytes to device memory and returns when the copy is complete.
-    fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// `dst` is live device memory of this device holding at least `src.len()` bytes, not in
+    /// use by queued work.
+    unsafe fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()>;
     /// Copies device memory to host bytes and returns when the copy is complete.
-    fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()>;
+    ///
+    /// # Safety
+    /// `src` is live device memory of this device holding at least `dst.len()` bytes.
+    unsafe fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()>;
 }
 
 /// A stream: ordered asynchronous work, and CUDA-graph capture.
@@ -101,11 +111,27 @@ pub trait StreamBackend: Send + Sync {
     fn synchronize(&self) -> Result<()>;
     /// Queues a host-to-device copy. `src` is fully read before this returns (staging), so it
     /// may be reused at once. Never called while capturing.
-    fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// `dst` is live device memory holding at least `src.len()` bytes and stays alive until
+    /// the stream has done the copy.
+    unsafe fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()>;
     /// Queues a device-to-host copy and waits for it.
-    fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()>;
+    ///
+    /// # Safety
+    /// `src` is live device memory holding at least `dst.len()` bytes.
+    unsafe fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()>;
     /// Queues a device-to-device copy.
-    fn copy_device_to_device(&self, dst: DevicePtr, src: DevicePtr, bytes: usize) -> Result<()>;
+    ///
+    /// # Safety
+    /// Both ranges are live device memory of at least `bytes` and stay alive until the
+    /// stream has done the copy.
+    unsafe fn copy_device_to_device(
+        &self,
+        dst: DevicePtr,
+        src: DevicePtr,
+        bytes: usize,
+    ) -> Result<()>;
     /// Starts capturing: work queued from now on is recorded, not run.
     fn begin_capture(&self) -> Result<()>;
     /// Ends the capture. Returns the instantiated graph, or [`crate::Error::CaptureFailed`]
@@ -119,7 +145,11 @@ pub trait StreamBackend: Send + Sync {
 /// An instantiated CUDA graph (`CUgraphExec`).
 pub trait GraphBackend: Send + Sync {
     /// Queues a replay on `stream`: the recorded work at the recorded addresses and shapes.
-    fn launch(&self, stream: &dyn StreamBackend) -> Result<()>;
+    ///
+    /// # Safety
+    /// Every address the graph recorded (inputs, outputs, activation memory) is still live
+    /// and stays alive until the replay has run.
+    unsafe fn launch(&self, stream: &dyn StreamBackend) -> Result<()>;
     /// Uploads the graph to the device ahead of its first launch (optional optimisation).
     fn upload(&self, _stream: &dyn StreamBackend) -> Result<()> {
         Ok(())
@@ -230,7 +260,11 @@ pub trait ContextBackend: Send + Sync {
     /// `getMaxOutputSize`: upper bound in bytes of a data-dependent output.
     fn max_output_size(&self, tensor: usize) -> Result<usize>;
     /// `setTensorAddress`.
-    fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()>;
+    ///
+    /// # Safety
+    /// Until the next enqueue has run, `address` is live device memory of the context's device
+    /// large enough for the tensor (for a data-dependent output: `max_output_size` bytes).
+    unsafe fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()>;
     /// `setOutputAllocator` for one output (`None` detaches).
     fn set_output_allocator(
         &mut self,
@@ -240,9 +274,17 @@ pub trait ContextBackend: Send + Sync {
     /// `updateDeviceMemorySizeForShapes`: activation bytes the current shapes need.
     fn device_memory_size_for_shapes(&mut self) -> Result<usize>;
     /// `setDeviceMemoryV2` (contexts created with [`AllocationStrategy::UserManaged`]).
-    fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()>;
+    ///
+    /// # Safety
+    /// `address` is live device memory of at least `bytes`, alive for every later enqueue
+    /// (and graph replay) of this context until other memory is set.
+    unsafe fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()>;
     /// `enqueueV3` on `stream`.
-    fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()>;
+    ///
+    /// # Safety
+    /// Every address set on the context is live and large enough (see
+    /// [`ContextBackend::set_tensor_address`]) and stays alive until the work has run.
+    unsafe fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()>;
 }
 
 /// Callbacks TensorRT makes into an output allocator (`IOutputAllocator`) during `enqueueV3`.

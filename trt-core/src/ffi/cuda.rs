@@ -101,7 +101,11 @@ impl Context {
     }
 
     /// `cuMemFree` of a pointer from [`Context::allocate`].
-    pub fn free(&self, ptr: u64) -> Result<()> {
+    ///
+    /// # Safety
+    /// `ptr` came from [`Context::allocate`] on this context, is freed once, and no queued
+    /// work uses it.
+    pub unsafe fn free(&self, ptr: u64) -> Result<()> {
         self.bind()?;
         // SAFETY: `ptr` came from `allocate` on this context and the caller guarantees no
         // queued work still uses it and that it is freed once.
@@ -109,7 +113,10 @@ impl Context {
     }
 
     /// Blocking host-to-device copy.
-    pub fn copy_to_device_sync(&self, dst: u64, src: &[u8]) -> Result<()> {
+    ///
+    /// # Safety
+    /// `dst` is live device memory of at least `src.len()` bytes.
+    pub unsafe fn copy_to_device_sync(&self, dst: u64, src: &[u8]) -> Result<()> {
         self.bind()?;
         // SAFETY: `dst` is device memory of at least `src.len()` bytes (the caller's
         // contract); the copy completes before returning, so `src` outlives it.
@@ -117,7 +124,10 @@ impl Context {
     }
 
     /// Blocking device-to-host copy.
-    pub fn copy_to_host_sync(&self, dst: &mut [u8], src: u64) -> Result<()> {
+    ///
+    /// # Safety
+    /// `src` is live device memory of at least `dst.len()` bytes.
+    pub unsafe fn copy_to_host_sync(&self, dst: &mut [u8], src: u64) -> Result<()> {
         self.bind()?;
         // SAFETY: `src` is device memory of at least `dst.len()` bytes (the caller's
         // contract); the copy completes before returning.
@@ -161,7 +171,10 @@ impl Stream {
 
     /// Queues a host-to-device copy; from pageable memory the driver stages `src` before
     /// returning, so the caller may reuse it at once.
-    pub fn copy_to_device(&self, dst: u64, src: &[u8]) -> Result<()> {
+    ///
+    /// # Safety
+    /// `dst` is live device memory of at least `src.len()` bytes until the copy has run.
+    pub unsafe fn copy_to_device(&self, dst: u64, src: &[u8]) -> Result<()> {
         self.context.bind()?;
         // SAFETY: `dst` holds at least `src.len()` bytes (caller's contract); `src` is
         // pageable, which the driver copies to staging memory before returning.
@@ -170,7 +183,10 @@ impl Stream {
     }
 
     /// Device-to-host copy on this stream, waited for.
-    pub fn copy_to_host(&self, dst: &mut [u8], src: u64) -> Result<()> {
+    ///
+    /// # Safety
+    /// `src` is live device memory of at least `dst.len()` bytes.
+    pub unsafe fn copy_to_host(&self, dst: &mut [u8], src: u64) -> Result<()> {
         self.context.bind()?;
         // SAFETY: `src` holds at least `dst.len()` bytes (caller's contract); the stream is
         // synchronized before `dst` is released to the caller.
@@ -180,7 +196,10 @@ impl Stream {
     }
 
     /// Queues a device-to-device copy (capturable).
-    pub fn copy_device_to_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+    ///
+    /// # Safety
+    /// Both ranges are live device memory of at least `bytes` until the copy has run.
+    pub unsafe fn copy_device_to_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
         self.context.bind()?;
         // SAFETY: both ranges are device memory of at least `bytes` (caller's contract).
         unsafe { result::memcpy_dtod_async(dst, src, bytes, self.inner.cu_stream()) }
@@ -261,7 +280,10 @@ unsafe impl Sync for Graph {}
 
 impl Graph {
     /// `cuGraphLaunch` on `stream`.
-    pub fn launch(&self, stream: &Stream) -> Result<()> {
+    ///
+    /// # Safety
+    /// Every address the graph recorded is live until the replay has run.
+    pub unsafe fn launch(&self, stream: &Stream) -> Result<()> {
         self.context.bind()?;
         // SAFETY: exec and stream are alive and belong to the same context.
         unsafe { result::graph::launch(self.exec, stream.inner.cu_stream()) }

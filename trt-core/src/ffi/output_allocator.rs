@@ -287,11 +287,14 @@ impl OutputAllocatorHandler for GrowingOutputAllocator {
         };
         if alignment > 1 && ptr.0 % alignment != 0 {
             log::error!("output allocator for `{tensor}`: {ptr} is not aligned to {alignment}");
-            self.device.free(ptr);
+            // SAFETY: just allocated here, never handed out.
+            unsafe { self.device.free(ptr) };
             return None;
         }
         if let Some((old, _)) = state.buffer.replace((ptr, bytes)) {
-            self.device.free(old);
+            // SAFETY: `old` was allocated by this allocator and TensorRT asks for new memory
+            // before writing the output, after the previous enqueue was synchronized.
+            unsafe { self.device.free(old) };
         }
         state.allocations += 1;
         Some(ptr)
@@ -305,7 +308,8 @@ impl OutputAllocatorHandler for GrowingOutputAllocator {
 impl Drop for GrowingOutputAllocator {
     fn drop(&mut self) {
         if let Some((ptr, _)) = self.state.get_mut().buffer.take() {
-            self.device.free(ptr);
+            // SAFETY: allocated by this allocator, freed once; its user synchronized.
+            unsafe { self.device.free(ptr) };
         }
     }
 }

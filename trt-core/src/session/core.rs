@@ -304,12 +304,12 @@ impl<'e> SessionCore<'e> {
                     found: tensor.byte_len(),
                 });
             }
-            if let TensorRef::Device { device, .. } = tensor {
-                if *device != self.device.id() {
+            if let TensorRef::Device(region) = tensor {
+                if region.device() != self.device.id() {
                     return Err(Error::WrongDevice {
                         tensor: input.name().to_owned(),
                         expected: self.device.id(),
-                        found: *device,
+                        found: region.device(),
                     });
                 }
             }
@@ -373,7 +373,9 @@ impl<'e> SessionCore<'e> {
             context.set_optimization_profile(self.profile, &*self.stream)?;
         }
         if let Some(arena) = &arena {
-            context.set_device_memory(arena.ptr(), arena.len())?;
+            // SAFETY: the arena is live device memory of `len()` bytes, and the eager context
+            // holds an `Arc` of it for as long as the context exists.
+            unsafe { context.set_device_memory(arena.ptr(), arena.len())? };
         }
         if let Some(allocator) = &self.allocator {
             for &tensor in self.engine.output_indices() {
@@ -424,14 +426,20 @@ impl<'e> SessionCore<'e> {
                 eager.shapes[position] = Some(shape);
             }
             let address = match *tensor {
-                TensorRef::Device { ptr, .. } => ptr,
+                TensorRef::Device(region) => region.ptr(),
                 TensorRef::Host { bytes, .. } => {
                     let staging = grow(&mut self.staging[position], &self.device, bytes.len())?;
-                    self.stream.copy_to_device(staging, bytes)?;
+                    // SAFETY: the staging buffer holds at least `bytes.len()` bytes and is kept
+                    // by the session; every run synchronizes before it returns.
+                    unsafe { self.stream.copy_to_device(staging, bytes)? };
                     staging
                 }
             };
-            eager.context.set_tensor_address(index, address)?;
+            // SAFETY: a device input's region is live for this call (a `TensorRef` is either
+            // borrowed from a live tensor or vouched for by `from_raw_device`'s caller) and was
+            // checked to hold the input's bytes; staging is ours. The run synchronizes before
+            // it returns, and every run sets all addresses again before enqueueing.
+            unsafe { eager.context.set_tensor_address(index, address)? };
         }
         // Outputs whose shape the input shapes fix get a bound buffer. With an output
         // allocator, the data-dependent ones are left to it (TensorRT calls it for those; an
@@ -449,7 +457,9 @@ impl<'e> SessionCore<'e> {
                 None => eager.context.max_output_size(index)?,
             };
             let address = grow(&mut self.eager_outputs[position], &self.device, bytes)?;
-            eager.context.set_tensor_address(index, address)?;
+            // SAFETY: the session's output buffer holds the output's exact or maximum size and
+            // lives until it is handed over or replaced, after a synchronized run.
+            unsafe { eager.context.set_tensor_address(index, address)? };
             bound.push(true);
         }
         if let Some(allocator) = &self.allocator {
@@ -460,14 +470,21 @@ impl<'e> SessionCore<'e> {
         let activation = if self.dynamic_allocation {
             let bytes = eager.context.device_memory_size_for_shapes()?;
             let memory = DeviceBuffer::new(&self.device, bytes)?;
-            eager
-                .context
-                .set_device_memory(memory.ptr(), memory.len())?;
+            // SAFETY: `memory` holds what the context asked for these shapes and is dropped
+            // only after the stream has been synchronized below.
+            unsafe {
+                eager
+                    .context
+                    .set_device_memory(memory.ptr(), memory.len())?
+            };
             Some(memory)
         } else {
             None
         };
-        let enqueued = eager.context.enqueue(&*self.stream);
+        // SAFETY: every input and output address was set above from live memory that outlives
+        // the synchronize below; activation memory is the context's own, the arena it holds,
+        // or `activation`, dropped after the synchronize.
+        let enqueued = unsafe { eager.context.enqueue(&*self.stream) };
         let finished = enqueued.and_then(|()| self.stream.synchronize());
         if finished.is_err() {
             // Whatever failed, nothing may still be using the memory about to be freed.
@@ -613,7 +630,9 @@ impl<'e> SessionCore<'e> {
                 .device_memory_size
                 .max(context.device_memory_size_for_shapes()?);
             let arena = self.ensure_arena(needed)?;
-            context.set_device_memory(arena.ptr(), arena.len())?;
+            // SAFETY: the entry keeps an `Arc` of the arena for as long as its context and
+            // graph exist.
+            unsafe { context.set_device_memory(arena.ptr(), arena.len())? };
             Some(arena)
         } else {
             device_bytes += info.device_memory_size;
@@ -624,7 +643,9 @@ impl<'e> SessionCore<'e> {
             key.inputs().iter().zip(engine.input_indices()).enumerate()
         {
             let buffer = DeviceBuffer::new(&self.device, byte_size(*dtype, shape).unwrap_or(0))?;
-            context.set_tensor_address(index, buffer.ptr())?;
+            // SAFETY: the buffer holds this input's exact bytes and moves into the entry, which
+            // owns it for as long as the context and graph exist.
+            unsafe { context.set_tensor_address(index, buffer.ptr())? };
             if let Some(data) = data {
                 copy_into(&*self.stream, &buffer, &data[position])?;
             }
@@ -635,15 +656,19 @@ impl<'e> SessionCore<'e> {
         for &index in engine.output_indices() {
             let bytes = output_capacity(&*context, &info.tensors[index], index)?;
             let buffer = DeviceBuffer::new(&self.device, bytes)?;
-            context.set_tensor_address(index, buffer.ptr())?;
+            // SAFETY: as for the inputs: sized for the output, owned by the entry.
+            unsafe { context.set_tensor_address(index, buffer.ptr())? };
             device_bytes += buffer.len();
             output_buffers.push(buffer);
         }
-        context.enqueue(&*self.stream)?;
+        // SAFETY: all addresses were set above to memory this function owns until the entry
+        // is built (or dropped after a synchronize on failure).
+        unsafe { context.enqueue(&*self.stream)? };
         self.stream.synchronize()?;
 
         self.stream.begin_capture()?;
-        let enqueued = context.enqueue(&*self.stream);
+        // SAFETY: as for the warm-up run just above; while capturing, nothing runs.
+        let enqueued = unsafe { context.enqueue(&*self.stream) };
         let ended = self.stream.end_capture();
         let graph = match (enqueued, ended) {
             (Ok(()), Ok(graph)) => graph,
@@ -679,7 +704,9 @@ impl<'e> SessionCore<'e> {
     }
 
     fn replay(&mut self, entry: Arc<GraphEntry>) -> Result<()> {
-        entry.graph.launch(&*self.stream)?;
+        // SAFETY: the graph recorded the entry's own buffers and arena, which the entry keeps
+        // alive; the `Arc` held here keeps the entry alive until the synchronize below.
+        unsafe { entry.graph.launch(&*self.stream)? };
         self.stream.synchronize()?;
         self.views.clear();
         for (position, ((buffer, shape), &index)) in entry
@@ -777,8 +804,12 @@ impl<'e> SessionCore<'e> {
                 // Graph and allocator buffers are reused by the next run: clone them.
                 OutputSource::Graph(_) | OutputSource::Allocator => {
                     let buffer = DeviceBuffer::new(&self.device, bytes)?;
-                    self.stream
-                        .copy_device_to_device(buffer.ptr(), view.ptr, bytes)?;
+                    // SAFETY: `view` points into a buffer the pinned entry or the allocator
+                    // still owns, holding `bytes`; the stream is synchronized below.
+                    unsafe {
+                        self.stream
+                            .copy_device_to_device(buffer.ptr(), view.ptr, bytes)?
+                    };
                     copied = true;
                     buffer
                 }
@@ -927,7 +958,9 @@ impl<'s, O: OutputPolicy> StagedRun<'s, '_, O> {
                 found: bytes.len(),
             });
         }
-        self.core.stream.copy_to_device(buffer.ptr(), bytes)
+        // SAFETY: the buffer holds exactly `bytes.len()` bytes (checked above) and belongs to
+        // the entry this staged run pins until it has replayed.
+        unsafe { self.core.stream.copy_to_device(buffer.ptr(), bytes) }
     }
 
     /// Replays the graph on the staged inputs.
@@ -966,11 +999,14 @@ fn copy_into(
     tensor: &TensorRef<'_>,
 ) -> Result<()> {
     match *tensor {
-        TensorRef::Host { bytes, .. } => stream.copy_to_device(buffer.ptr(), bytes),
-        TensorRef::Device { ptr, .. } if ptr == buffer.ptr() => Ok(()),
-        TensorRef::Device { ptr, bytes, .. } => {
-            stream.copy_device_to_device(buffer.ptr(), ptr, bytes)
-        }
+        // SAFETY: the caller made `buffer` exactly the input's size, which the input was
+        // checked to have; the stream is synchronized before the buffer can be freed.
+        TensorRef::Host { bytes, .. } => unsafe { stream.copy_to_device(buffer.ptr(), bytes) },
+        TensorRef::Device(region) if region.ptr() == buffer.ptr() => Ok(()),
+        // SAFETY: as above for `buffer`; the region is live for the run (see `TensorRef`).
+        TensorRef::Device(region) => unsafe {
+            stream.copy_device_to_device(buffer.ptr(), region.ptr(), region.byte_len())
+        },
     }
 }
 

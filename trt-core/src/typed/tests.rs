@@ -123,7 +123,7 @@ fn typed_inputs_check_length_element_type_and_rank() {
     let runtime = Runtime::simulated();
     let device = DeviceTensor::from_host(runtime.device(), &host).unwrap();
     let on_device = TypedInput::<f32, 2>::from_device(&device).unwrap();
-    assert!(matches!(on_device.tensor_ref(), TensorRef::Device { .. }));
+    assert!(matches!(on_device.tensor_ref(), TensorRef::Device(_)));
 }
 
 #[test]

@@ -88,8 +88,9 @@ impl DeviceBackend for CudaDevice {
             })
     }
 
-    fn free(&self, ptr: DevicePtr) {
-        if let Err(error) = self.context.free(ptr.0) {
+    unsafe fn free(&self, ptr: DevicePtr) {
+        // SAFETY: forwarded: the caller upholds `DeviceBackend::free`'s contract.
+        if let Err(error) = unsafe { self.context.free(ptr.0) } {
             log::error!("freeing {ptr} on {}: {error}", self.id);
         }
     }
@@ -109,12 +110,14 @@ impl DeviceBackend for CudaDevice {
         }))
     }
 
-    fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
-        self.context.copy_to_device_sync(dst.0, src)
+    unsafe fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe { self.context.copy_to_device_sync(dst.0, src) }
     }
 
-    fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
-        self.context.copy_to_host_sync(dst, src.0)
+    unsafe fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe { self.context.copy_to_host_sync(dst, src.0) }
     }
 }
 
@@ -147,16 +150,24 @@ impl StreamBackend for CudaStreamBackend {
         self.stream.synchronize()
     }
 
-    fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
-        self.stream.copy_to_device(dst.0, src)
+    unsafe fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe { self.stream.copy_to_device(dst.0, src) }
     }
 
-    fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
-        self.stream.copy_to_host(dst, src.0)
+    unsafe fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe { self.stream.copy_to_host(dst, src.0) }
     }
 
-    fn copy_device_to_device(&self, dst: DevicePtr, src: DevicePtr, bytes: usize) -> Result<()> {
-        self.stream.copy_device_to_device(dst.0, src.0, bytes)
+    unsafe fn copy_device_to_device(
+        &self,
+        dst: DevicePtr,
+        src: DevicePtr,
+        bytes: usize,
+    ) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe { self.stream.copy_device_to_device(dst.0, src.0, bytes) }
     }
 
     fn begin_capture(&self) -> Result<()> {
@@ -180,9 +191,12 @@ pub struct CudaGraphBackend {
 }
 
 impl GraphBackend for CudaGraphBackend {
-    fn launch(&self, stream: &dyn StreamBackend) -> Result<()> {
-        self.graph
-            .launch(&CudaStreamBackend::from_dyn(stream)?.stream)
+    unsafe fn launch(&self, stream: &dyn StreamBackend) -> Result<()> {
+        // SAFETY: forwarded: this method's caller upholds the trait's contract.
+        unsafe {
+            self.graph
+                .launch(&CudaStreamBackend::from_dyn(stream)?.stream)
+        }
     }
 
     fn upload(&self, stream: &dyn StreamBackend) -> Result<()> {

@@ -689,7 +689,7 @@ impl ContextBackend for SimContext {
     }
 
     /// A null address unbinds the tensor. Addresses must be aligned to the element size.
-    fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()> {
+    unsafe fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()> {
         const CALL: &str = "setTensorAddress";
         let info = self.tensor(CALL, tensor)?;
         let alignment = (info.dtype.size_in_bits() / 8).max(1) as u64;
@@ -726,7 +726,7 @@ impl ContextBackend for SimContext {
 
     /// Only for [`AllocationStrategy::UserManaged`] contexts; the address must be 256-byte
     /// aligned. Size and liveness are checked at enqueue.
-    fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()> {
+    unsafe fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()> {
         const CALL: &str = "setDeviceMemoryV2";
         if self.strategy != AllocationStrategy::UserManaged {
             return Err(usage_error(
@@ -753,7 +753,7 @@ impl ContextBackend for SimContext {
         Ok(())
     }
 
-    fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()> {
+    unsafe fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()> {
         let stream = SimStream::of_device(stream, &self.engine.memory)?;
         let inputs = self.bound_inputs()?;
         let plan = Arc::clone(&self.engine.plan);

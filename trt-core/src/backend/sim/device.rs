@@ -323,7 +323,7 @@ impl DeviceBackend for SimDevice {
     /// Frees an allocation. Freeing the null address does nothing (like `cudaFree(NULL)`);
     /// any other address that is not the start of a live allocation is logged and counted in
     /// [`SimDeviceStats::invalid_frees`].
-    fn free(&self, ptr: DevicePtr) {
+    unsafe fn free(&self, ptr: DevicePtr) {
         if ptr == DevicePtr::NULL {
             return;
         }
@@ -356,7 +356,7 @@ impl DeviceBackend for SimDevice {
         )))
     }
 
-    fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
+    unsafe fn copy_to_device_sync(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
         self.memory.write(dst, src)?;
         self.counters
             .host_to_device_copies
@@ -364,7 +364,7 @@ impl DeviceBackend for SimDevice {
         Ok(())
     }
 
-    fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
+    unsafe fn copy_to_host_sync(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
         self.memory.read_to_slice(dst, src)?;
         self.counters
             .device_to_host_copies
@@ -383,113 +383,125 @@ mod tests {
 
     #[test]
     fn allocations_are_aligned_accounted_and_bounded_by_capacity() {
-        let device = device(4096);
-        let a = device.allocate(1000).unwrap();
-        let b = device.allocate(24).unwrap();
-        assert_eq!(a.0 % 256, 0);
-        assert_eq!(b.0 % 256, 0);
-        assert_ne!(a, b);
-        let stats = device.stats();
-        assert_eq!(stats.allocated_bytes, 1024);
-        assert_eq!(stats.live_allocations, 2);
-        assert_eq!(
-            device.memory_info().unwrap(),
-            MemoryInfo {
-                free: 3072,
-                total: 4096
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let device = device(4096);
+            let a = device.allocate(1000).unwrap();
+            let b = device.allocate(24).unwrap();
+            assert_eq!(a.0 % 256, 0);
+            assert_eq!(b.0 % 256, 0);
+            assert_ne!(a, b);
+            let stats = device.stats();
+            assert_eq!(stats.allocated_bytes, 1024);
+            assert_eq!(stats.live_allocations, 2);
+            assert_eq!(
+                device.memory_info().unwrap(),
+                MemoryInfo {
+                    free: 3072,
+                    total: 4096
+                }
+            );
+            match device.allocate(3073) {
+                Err(Error::OutOfDeviceMemory {
+                    requested: 3073,
+                    free: 3072,
+                    total: 4096,
+                    ..
+                }) => {}
+                other => panic!("expected out of memory, got {other:?}"),
             }
-        );
-        match device.allocate(3073) {
-            Err(Error::OutOfDeviceMemory {
-                requested: 3073,
-                free: 3072,
-                total: 4096,
-                ..
-            }) => {}
-            other => panic!("expected out of memory, got {other:?}"),
+            device.allocate(3072).map(|ptr| device.free(ptr)).unwrap();
+            device.free(a);
+            device.free(b);
+            let stats = device.stats();
+            assert_eq!(stats.allocated_bytes, 0);
+            assert_eq!(stats.peak_bytes, 4096);
+            assert_eq!(stats.total_allocations, 3);
+            assert_eq!(stats.total_frees, 3);
+            assert_eq!(stats.live_allocations, 0);
         }
-        device.allocate(3072).map(|ptr| device.free(ptr)).unwrap();
-        device.free(a);
-        device.free(b);
-        let stats = device.stats();
-        assert_eq!(stats.allocated_bytes, 0);
-        assert_eq!(stats.peak_bytes, 4096);
-        assert_eq!(stats.total_allocations, 3);
-        assert_eq!(stats.total_frees, 3);
-        assert_eq!(stats.live_allocations, 0);
     }
 
     #[test]
     fn zero_byte_allocations_are_unique_and_free_of_charge() {
-        let device = device(0);
-        let a = device.allocate(0).unwrap();
-        let b = device.allocate(0).unwrap();
-        assert_ne!(a, DevicePtr::NULL);
-        assert_ne!(a, b);
-        assert_eq!(device.stats().allocated_bytes, 0);
-        assert_eq!(device.stats().live_allocations, 2);
-        // An empty access at the address is fine, a one-byte one is not.
-        device.copy_to_device_sync(a, &[]).unwrap();
-        assert!(matches!(
-            device.copy_to_device_sync(a, &[1]),
-            Err(Error::InvalidDeviceAddress { .. })
-        ));
-        device.free(a);
-        device.free(b);
-        assert_eq!(device.stats().live_allocations, 0);
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let device = device(0);
+            let a = device.allocate(0).unwrap();
+            let b = device.allocate(0).unwrap();
+            assert_ne!(a, DevicePtr::NULL);
+            assert_ne!(a, b);
+            assert_eq!(device.stats().allocated_bytes, 0);
+            assert_eq!(device.stats().live_allocations, 2);
+            // An empty access at the address is fine, a one-byte one is not.
+            device.copy_to_device_sync(a, &[]).unwrap();
+            assert!(matches!(
+                device.copy_to_device_sync(a, &[1]),
+                Err(Error::InvalidDeviceAddress { .. })
+            ));
+            device.free(a);
+            device.free(b);
+            assert_eq!(device.stats().live_allocations, 0);
+        }
     }
 
     #[test]
     fn accesses_must_stay_inside_one_live_allocation() {
-        let device = device(1 << 20);
-        let ptr = device.allocate(100).unwrap();
-        device
-            .copy_to_device_sync(ptr.offset(90), &[7; 10])
-            .unwrap();
-        let mut back = [0u8; 4];
-        device.copy_to_host_sync(&mut back, ptr.offset(96)).unwrap();
-        assert_eq!(back, [7; 4]);
-        // Past the requested length, even though the block is longer.
-        let error = device
-            .copy_to_device_sync(ptr.offset(95), &[0; 6])
-            .unwrap_err();
-        assert!(matches!(
-            error,
-            Error::InvalidDeviceAddress {
-                bytes: 6,
-                reason: "the access runs past the end of its allocation",
-                ..
-            }
-        ));
-        assert!(device
-            .copy_to_host_sync(&mut back, DevicePtr::NULL)
-            .is_err());
-        assert!(device.copy_to_host_sync(&mut back, DevicePtr(8)).is_err());
-        assert!(device
-            .copy_to_host_sync(&mut back, DevicePtr(u64::MAX - 1))
-            .is_err());
-        device.free(ptr);
-        let error = device.copy_to_host_sync(&mut back, ptr).unwrap_err();
-        assert!(
-            matches!(error, Error::InvalidDeviceAddress { .. }),
-            "{error}"
-        );
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let device = device(1 << 20);
+            let ptr = device.allocate(100).unwrap();
+            device
+                .copy_to_device_sync(ptr.offset(90), &[7; 10])
+                .unwrap();
+            let mut back = [0u8; 4];
+            device.copy_to_host_sync(&mut back, ptr.offset(96)).unwrap();
+            assert_eq!(back, [7; 4]);
+            // Past the requested length, even though the block is longer.
+            let error = device
+                .copy_to_device_sync(ptr.offset(95), &[0; 6])
+                .unwrap_err();
+            assert!(matches!(
+                error,
+                Error::InvalidDeviceAddress {
+                    bytes: 6,
+                    reason: "the access runs past the end of its allocation",
+                    ..
+                }
+            ));
+            assert!(device
+                .copy_to_host_sync(&mut back, DevicePtr::NULL)
+                .is_err());
+            assert!(device.copy_to_host_sync(&mut back, DevicePtr(8)).is_err());
+            assert!(device
+                .copy_to_host_sync(&mut back, DevicePtr(u64::MAX - 1))
+                .is_err());
+            device.free(ptr);
+            let error = device.copy_to_host_sync(&mut back, ptr).unwrap_err();
+            assert!(
+                matches!(error, Error::InvalidDeviceAddress { .. }),
+                "{error}"
+            );
+        }
     }
 
     #[test]
     fn invalid_frees_are_counted_not_fatal() {
-        let device = device(1 << 20);
-        let ptr = device.allocate(512).unwrap();
-        device.free(ptr.offset(256));
-        device.free(DevicePtr(12345));
-        device.free(DevicePtr::NULL);
-        device.free(ptr);
-        device.free(ptr);
-        let stats = device.stats();
-        assert_eq!(stats.invalid_frees, 3);
-        assert_eq!(stats.total_frees, 1);
-        device.trim();
-        assert_eq!(device.stats().trims, 1);
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let device = device(1 << 20);
+            let ptr = device.allocate(512).unwrap();
+            device.free(ptr.offset(256));
+            device.free(DevicePtr(12345));
+            device.free(DevicePtr::NULL);
+            device.free(ptr);
+            device.free(ptr);
+            let stats = device.stats();
+            assert_eq!(stats.invalid_frees, 3);
+            assert_eq!(stats.total_frees, 1);
+            device.trim();
+            assert_eq!(device.stats().trims, 1);
+        }
     }
 
     #[test]

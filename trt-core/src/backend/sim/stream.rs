@@ -174,7 +174,7 @@ impl StreamBackend for SimStream {
         self.refuse_while_capturing("synchronizing the stream")
     }
 
-    fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
+    unsafe fn copy_to_device(&self, dst: DevicePtr, src: &[u8]) -> Result<()> {
         self.refuse_while_capturing("a host-to-device copy from pageable memory")?;
         self.memory.write(dst, src)?;
         self.counters
@@ -183,7 +183,7 @@ impl StreamBackend for SimStream {
         Ok(())
     }
 
-    fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
+    unsafe fn copy_to_host(&self, dst: &mut [u8], src: DevicePtr) -> Result<()> {
         self.refuse_while_capturing("a device-to-host copy to pageable memory")?;
         self.memory.read_to_slice(dst, src)?;
         self.counters
@@ -193,7 +193,12 @@ impl StreamBackend for SimStream {
     }
 
     /// Runs or records the copy; counted in the stats when queued (replays are not counted).
-    fn copy_device_to_device(&self, dst: DevicePtr, src: DevicePtr, bytes: usize) -> Result<()> {
+    unsafe fn copy_device_to_device(
+        &self,
+        dst: DevicePtr,
+        src: DevicePtr,
+        bytes: usize,
+    ) -> Result<()> {
         self.submit(Operation::CopyDeviceToDevice { dst, src, bytes })?;
         self.counters
             .device_to_device_copies
@@ -275,7 +280,7 @@ impl GraphBackend for SimGraph {
     /// Replays the recorded operations in order at their recorded addresses. Memory freed
     /// since the capture makes the launch fail with [`Error::InvalidDeviceAddress`]; the
     /// operations before the failing one have run.
-    fn launch(&self, stream: &dyn StreamBackend) -> Result<()> {
+    unsafe fn launch(&self, stream: &dyn StreamBackend) -> Result<()> {
         let stream = SimStream::of_device(stream, &self.memory)?;
         stream.submit(Operation::Graph(Arc::clone(&self.operations)))?;
         self.counters.graph_launches.fetch_add(1, Ordering::Relaxed);
@@ -302,123 +307,135 @@ mod tests {
 
     #[test]
     fn captured_copies_replay_at_recorded_addresses() {
-        let platform = new_platform();
-        let device = platform.device();
-        let stream = device.create_stream().unwrap();
-        let src = device.allocate(4).unwrap();
-        let dst = device.allocate(4).unwrap();
-        stream.copy_to_device(src, &[1, 2, 3, 4]).unwrap();
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let platform = new_platform();
+            let device = platform.device();
+            let stream = device.create_stream().unwrap();
+            let src = device.allocate(4).unwrap();
+            let dst = device.allocate(4).unwrap();
+            stream.copy_to_device(src, &[1, 2, 3, 4]).unwrap();
 
-        stream.begin_capture().unwrap();
-        assert!(stream.is_capturing());
-        stream.copy_device_to_device(dst, src, 4).unwrap();
-        let mut out = [0u8; 4];
-        device.copy_to_host_sync(&mut out, dst).unwrap();
-        assert_eq!(out, [0; 4], "captured work must not run");
-        let graph = stream.end_capture().unwrap();
-        assert!(!stream.is_capturing());
+            stream.begin_capture().unwrap();
+            assert!(stream.is_capturing());
+            stream.copy_device_to_device(dst, src, 4).unwrap();
+            let mut out = [0u8; 4];
+            device.copy_to_host_sync(&mut out, dst).unwrap();
+            assert_eq!(out, [0; 4], "captured work must not run");
+            let graph = stream.end_capture().unwrap();
+            assert!(!stream.is_capturing());
 
-        graph.launch(stream.as_ref()).unwrap();
-        stream.copy_to_host(&mut out, dst).unwrap();
-        assert_eq!(out, [1, 2, 3, 4]);
-        stream.copy_to_device(src, &[9, 9, 9, 9]).unwrap();
-        graph.launch(stream.as_ref()).unwrap();
-        stream.copy_to_host(&mut out, dst).unwrap();
-        assert_eq!(out, [9; 4]);
+            graph.launch(stream.as_ref()).unwrap();
+            stream.copy_to_host(&mut out, dst).unwrap();
+            assert_eq!(out, [1, 2, 3, 4]);
+            stream.copy_to_device(src, &[9, 9, 9, 9]).unwrap();
+            graph.launch(stream.as_ref()).unwrap();
+            stream.copy_to_host(&mut out, dst).unwrap();
+            assert_eq!(out, [9; 4]);
 
-        device.free(src);
-        assert!(matches!(
-            graph.launch(stream.as_ref()),
-            Err(Error::InvalidDeviceAddress { .. })
-        ));
-        let stats = platform.stats();
-        assert_eq!(stats.captures_begun, 1);
-        assert_eq!(stats.graphs_instantiated, 1);
-        assert_eq!(stats.graph_launches, 2);
-        assert_eq!(stats.device_to_device_copies, 1);
-        device.free(dst);
+            device.free(src);
+            assert!(matches!(
+                graph.launch(stream.as_ref()),
+                Err(Error::InvalidDeviceAddress { .. })
+            ));
+            let stats = platform.stats();
+            assert_eq!(stats.captures_begun, 1);
+            assert_eq!(stats.graphs_instantiated, 1);
+            assert_eq!(stats.graph_launches, 2);
+            assert_eq!(stats.device_to_device_copies, 1);
+            device.free(dst);
+        }
     }
 
     #[test]
     fn host_copies_during_capture_fail_the_capture() {
-        let platform = new_platform();
-        let device = platform.device();
-        let stream = device.create_stream().unwrap();
-        let buffer = device.allocate(4).unwrap();
-        stream.begin_capture().unwrap();
-        assert!(matches!(
-            stream.copy_to_device(buffer, &[1; 4]),
-            Err(Error::CaptureFailed { .. })
-        ));
-        // Later work reports the invalidated capture too.
-        assert!(matches!(
-            stream.copy_device_to_device(buffer, buffer, 4),
-            Err(Error::CaptureFailed { .. })
-        ));
-        assert!(stream.is_capturing());
-        match stream.end_capture() {
-            Err(Error::CaptureFailed { reason }) => {
-                assert!(reason.contains("host-to-device"), "{reason}")
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let platform = new_platform();
+            let device = platform.device();
+            let stream = device.create_stream().unwrap();
+            let buffer = device.allocate(4).unwrap();
+            stream.begin_capture().unwrap();
+            assert!(matches!(
+                stream.copy_to_device(buffer, &[1; 4]),
+                Err(Error::CaptureFailed { .. })
+            ));
+            // Later work reports the invalidated capture too.
+            assert!(matches!(
+                stream.copy_device_to_device(buffer, buffer, 4),
+                Err(Error::CaptureFailed { .. })
+            ));
+            assert!(stream.is_capturing());
+            match stream.end_capture() {
+                Err(Error::CaptureFailed { reason }) => {
+                    assert!(reason.contains("host-to-device"), "{reason}")
+                }
+                Err(other) => panic!("expected a failed capture, got {other}"),
+                Ok(_) => panic!("expected a failed capture"),
             }
-            Err(other) => panic!("expected a failed capture, got {other}"),
-            Ok(_) => panic!("expected a failed capture"),
-        }
-        assert!(!stream.is_capturing());
-        assert_eq!(platform.stats().captures_failed, 1);
+            assert!(!stream.is_capturing());
+            assert_eq!(platform.stats().captures_failed, 1);
 
-        stream.begin_capture().unwrap();
-        let mut out = [0u8; 4];
-        assert!(stream.copy_to_host(&mut out, buffer).is_err());
-        assert!(stream.end_capture().is_err());
-        stream.begin_capture().unwrap();
-        assert!(stream.synchronize().is_err());
-        assert!(stream.end_capture().is_err());
-        stream.synchronize().unwrap();
-        device.free(buffer);
+            stream.begin_capture().unwrap();
+            let mut out = [0u8; 4];
+            assert!(stream.copy_to_host(&mut out, buffer).is_err());
+            assert!(stream.end_capture().is_err());
+            stream.begin_capture().unwrap();
+            assert!(stream.synchronize().is_err());
+            assert!(stream.end_capture().is_err());
+            stream.synchronize().unwrap();
+            device.free(buffer);
+        }
     }
 
     #[test]
     fn capture_state_errors_are_typed() {
-        let platform = new_platform();
-        let stream = platform.device().create_stream().unwrap();
-        assert!(matches!(stream.end_capture(), Err(Error::Cuda { .. })));
-        stream.begin_capture().unwrap();
-        assert!(matches!(stream.begin_capture(), Err(Error::Cuda { .. })));
-        let graph = stream.end_capture().unwrap();
-        graph.launch(stream.as_ref()).unwrap();
-        graph.upload(stream.as_ref()).unwrap();
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let platform = new_platform();
+            let stream = platform.device().create_stream().unwrap();
+            assert!(matches!(stream.end_capture(), Err(Error::Cuda { .. })));
+            stream.begin_capture().unwrap();
+            assert!(matches!(stream.begin_capture(), Err(Error::Cuda { .. })));
+            let graph = stream.end_capture().unwrap();
+            graph.launch(stream.as_ref()).unwrap();
+            graph.upload(stream.as_ref()).unwrap();
 
-        let other = new_platform().device().create_stream().unwrap();
-        assert!(matches!(
-            graph.launch(other.as_ref()),
-            Err(Error::InvalidConfig(_))
-        ));
-        assert_ne!(stream.raw_handle(), 0);
+            let other = new_platform().device().create_stream().unwrap();
+            assert!(matches!(
+                graph.launch(other.as_ref()),
+                Err(Error::InvalidConfig(_))
+            ));
+            assert_ne!(stream.raw_handle(), 0);
+        }
     }
 
     #[test]
     fn graphs_launched_into_a_capture_become_child_graphs() {
-        let platform = new_platform();
-        let device = platform.device();
-        let stream = device.create_stream().unwrap();
-        let a = device.allocate(2).unwrap();
-        let b = device.allocate(2).unwrap();
-        let c = device.allocate(2).unwrap();
-        stream.begin_capture().unwrap();
-        stream.copy_device_to_device(b, a, 2).unwrap();
-        let inner = stream.end_capture().unwrap();
-        stream.begin_capture().unwrap();
-        inner.launch(stream.as_ref()).unwrap();
-        stream.copy_device_to_device(c, b, 2).unwrap();
-        let outer = stream.end_capture().unwrap();
+        // SAFETY: the simulation checks every address it is given (a bad one is an error, never undefined behaviour), and the buffers used here outlive the calls.
+        unsafe {
+            let platform = new_platform();
+            let device = platform.device();
+            let stream = device.create_stream().unwrap();
+            let a = device.allocate(2).unwrap();
+            let b = device.allocate(2).unwrap();
+            let c = device.allocate(2).unwrap();
+            stream.begin_capture().unwrap();
+            stream.copy_device_to_device(b, a, 2).unwrap();
+            let inner = stream.end_capture().unwrap();
+            stream.begin_capture().unwrap();
+            inner.launch(stream.as_ref()).unwrap();
+            stream.copy_device_to_device(c, b, 2).unwrap();
+            let outer = stream.end_capture().unwrap();
 
-        device.copy_to_device_sync(a, &[5, 6]).unwrap();
-        outer.launch(stream.as_ref()).unwrap();
-        let mut out = [0u8; 2];
-        device.copy_to_host_sync(&mut out, c).unwrap();
-        assert_eq!(out, [5, 6]);
-        for ptr in [a, b, c] {
-            device.free(ptr);
+            device.copy_to_device_sync(a, &[5, 6]).unwrap();
+            outer.launch(stream.as_ref()).unwrap();
+            let mut out = [0u8; 2];
+            device.copy_to_host_sync(&mut out, c).unwrap();
+            assert_eq!(out, [5, 6]);
+            for ptr in [a, b, c] {
+                device.free(ptr);
+            }
         }
     }
 }

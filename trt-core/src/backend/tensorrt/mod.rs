@@ -322,7 +322,7 @@ impl ContextBackend for TensorRtContext {
         self.context.lock().max_output_size(name)
     }
 
-    fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()> {
+    unsafe fn set_tensor_address(&mut self, tensor: usize, address: DevicePtr) -> Result<()> {
         let name = self.shared.name_of(tensor)?;
         self.context.get_mut().set_tensor_address(name, address.0)
     }
@@ -345,13 +345,13 @@ impl ContextBackend for TensorRtContext {
             .update_device_memory_size_for_shapes()
     }
 
-    fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()> {
+    unsafe fn set_device_memory(&mut self, address: DevicePtr, bytes: usize) -> Result<()> {
         self.context
             .get_mut()
             .set_device_memory_v2(address.0, bytes)
     }
 
-    fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()> {
+    unsafe fn enqueue(&mut self, stream: &dyn StreamBackend) -> Result<()> {
         // On the host simulation a library computes at `enqueueV3` time on host memory; that
         // work cannot be recorded into a simulated graph, so capturing it would replay nothing.
         if self.shared.device.kind() == BackendKind::Simulation && stream.is_capturing() {
