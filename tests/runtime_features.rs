@@ -349,3 +349,97 @@ fn sessions_fill_a_path_runtime_cache_that_is_saved_and_shared() {
     drop(reopened);
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+#[test]
+fn optimization_profile_one_accepts_its_own_range_only() {
+    let sim = Sim::new();
+    let engine = sim.engine("mlp.simplan");
+    assert_eq!(engine.info().num_profiles, 2);
+    let mut session = engine
+        .session()
+        .with_optimization_profile(1)
+        .build()
+        .unwrap();
+    let x = mlp_input(100, 4);
+    let y = session
+        .run(&inputs!["x" => &x])
+        .unwrap()
+        .to_host("y")
+        .unwrap();
+    assert_close(y.as_slice::<f32>().unwrap(), &mlp_reference_y(&x));
+    let error = session.run(&inputs!["x" => &mlp_input(10, 4)]).unwrap_err();
+    assert!(
+        matches!(&error, Error::ShapeOutOfProfile { profile: 1, tensor, .. } if tensor == "x"),
+        "{error}"
+    );
+    let error = engine
+        .session()
+        .with_optimization_profile(2)
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidConfig(_)), "{error}");
+}
+
+#[test]
+fn the_rtx_graph_strategy_reaches_contexts_except_those_we_capture() {
+    let sim = Sim::new();
+    let engine = sim.engine("mlp.simplan");
+    let x = mlp_input(2, 0);
+    let mut session = engine.session().build().unwrap();
+    {
+        let _rtx = enable_rtx_cudagraphs(&mut session).unwrap();
+    }
+    session.run(&inputs!["x" => &x]).unwrap();
+    assert_eq!(
+        sim.stats().whole_graph_capture_contexts,
+        0,
+        "the scope was dropped first"
+    );
+    let rtx =
+        RuntimeSettings::default().with_cuda_graph_strategy(CudaGraphStrategy::WholeGraphCapture);
+    let mut with_rtx = engine
+        .session()
+        .with_runtime_settings(rtx.clone())
+        .build()
+        .unwrap();
+    with_rtx.run(&inputs!["x" => &x]).unwrap();
+    assert_eq!(
+        sim.stats().whole_graph_capture_contexts,
+        1,
+        "RTX's own capture is asked for"
+    );
+    // Our own graph cache switches RTX's capture off for every context it creates: captures
+    // cannot nest.
+    let mut ours = engine
+        .session()
+        .with_runtime_settings(rtx)
+        .with_cudagraphs(GraphCache::new(2))
+        .build()
+        .unwrap();
+    ours.run(&inputs!["x" => &x]).unwrap();
+    ours.run_eager(&inputs!["x" => &x]).unwrap();
+    assert_eq!(ours.graph_cache().len(), 1);
+    assert_eq!(sim.stats().whole_graph_capture_contexts, 1);
+}
+
+#[test]
+fn safe_mode_binds_the_device_before_every_run() {
+    let sim = Sim::new();
+    let engine = sim.engine("mlp.simplan");
+    let x = mlp_input(1, 0);
+    let mut plain = engine.session().build().unwrap();
+    plain.run(&inputs!["x" => &x]).unwrap();
+    assert_eq!(sim.memory().make_current_calls, 0);
+    let mut safe = engine
+        .session()
+        .with_safe_mode()
+        .with_cudagraphs(GraphCache::new(2))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        safe.run(&inputs!["x" => &x]).unwrap();
+    }
+    let shape = trt::Shape::new(&[1, 16]).unwrap();
+    safe.stage(&[("x", shape)]).unwrap().run().unwrap();
+    assert_eq!(sim.memory().make_current_calls, 4);
+}

@@ -227,6 +227,12 @@ impl SimContext {
             .counters
             .contexts_created
             .fetch_add(1, Ordering::Relaxed);
+        if options.cuda_graph_strategy == crate::backend::CudaGraphStrategy::WholeGraphCapture {
+            engine
+                .counters
+                .whole_graph_capture_contexts
+                .fetch_add(1, Ordering::Relaxed);
+        }
         engine
             .counters
             .contexts_live

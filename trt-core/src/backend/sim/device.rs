@@ -76,6 +76,8 @@ pub struct SimDeviceStats {
     pub invalid_frees: u64,
     /// Calls to [`DeviceBackend::trim`].
     pub trims: u64,
+    /// Calls of `make_current` (what safe mode does before each run).
+    pub make_current_calls: u64,
 }
 
 #[derive(Default)]
@@ -261,6 +263,10 @@ impl DeviceMemory {
     fn record_trim(&self) {
         self.state.lock().stats.trims += 1;
     }
+
+    fn record_make_current(&self) {
+        self.state.lock().stats.make_current_calls += 1;
+    }
 }
 
 /// The simulated GPU: memory is real host memory, streams run work synchronously.
@@ -345,6 +351,11 @@ impl DeviceBackend for SimDevice {
 
     fn trim(&self) {
         self.memory.record_trim();
+    }
+
+    fn make_current(&self) -> Result<()> {
+        self.memory.record_make_current();
+        Ok(())
     }
 
     fn create_stream(&self) -> Result<Box<dyn StreamBackend>> {

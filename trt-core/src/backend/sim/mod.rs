@@ -76,6 +76,9 @@ pub struct SimStats {
     pub device_to_host_copies: u64,
     /// Device-to-device copies queued (run or recorded; replays are not counted).
     pub device_to_device_copies: u64,
+    /// Contexts created with TensorRT-RTX's whole-graph capture on (the simulation does not
+    /// capture by itself; this records that the setting reached the context).
+    pub whole_graph_capture_contexts: u64,
 }
 
 /// The live counters behind [`SimStats`], shared by every object of one platform.
@@ -91,6 +94,7 @@ pub(crate) struct SimCounters {
     pub(crate) host_to_device_copies: AtomicU64,
     pub(crate) device_to_host_copies: AtomicU64,
     pub(crate) device_to_device_copies: AtomicU64,
+    pub(crate) whole_graph_capture_contexts: AtomicU64,
 }
 
 impl SimCounters {
@@ -107,6 +111,7 @@ impl SimCounters {
             host_to_device_copies: read(&self.host_to_device_copies),
             device_to_host_copies: read(&self.device_to_host_copies),
             device_to_device_copies: read(&self.device_to_device_copies),
+            whole_graph_capture_contexts: read(&self.whole_graph_capture_contexts),
         }
     }
 }
