@@ -113,10 +113,10 @@ fn engine_info_comes_from_the_library() {
         );
         // Weight streaming through the trait.
         engine.set_weight_streaming_budget(64).unwrap();
-        assert_eq!(engine.weight_streaming_budget(), 64);
-        assert_eq!(engine.weight_streaming_scratch_memory_size(), 4096);
+        assert_eq!(engine.weight_streaming_budget().unwrap(), 64);
+        assert_eq!(engine.weight_streaming_scratch_memory_size().unwrap(), 4096);
         assert_eq!(
-            engine.weight_streaming_automatic_budget(),
+            engine.weight_streaming_automatic_budget().unwrap(),
             spec.weight_bytes() / 2
         );
         assert_eq!(engine.serialize().unwrap(), spec.to_bytes());

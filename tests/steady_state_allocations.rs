@@ -144,14 +144,14 @@ impl EngineBackend for NullEngine {
     fn set_weight_streaming_budget(&self, _bytes: usize) -> trt::Result<()> {
         Ok(())
     }
-    fn weight_streaming_budget(&self) -> usize {
-        0
+    fn weight_streaming_budget(&self) -> trt::Result<usize> {
+        Ok(0)
     }
-    fn weight_streaming_automatic_budget(&self) -> usize {
-        0
+    fn weight_streaming_automatic_budget(&self) -> trt::Result<usize> {
+        Ok(0)
     }
-    fn weight_streaming_scratch_memory_size(&self) -> usize {
-        0
+    fn weight_streaming_scratch_memory_size(&self) -> trt::Result<usize> {
+        Ok(0)
     }
     fn serialize(&self) -> trt::Result<Vec<u8>> {
         Ok(Vec::new())

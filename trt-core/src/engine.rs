@@ -401,9 +401,9 @@ impl Engine {
         }
         Ok(WeightStreamingInfo {
             streamable_bytes,
-            budget: self.backend.weight_streaming_budget(),
-            automatic_budget: self.backend.weight_streaming_automatic_budget(),
-            scratch_bytes: self.backend.weight_streaming_scratch_memory_size(),
+            budget: self.backend.weight_streaming_budget()?,
+            automatic_budget: self.backend.weight_streaming_automatic_budget()?,
+            scratch_bytes: self.backend.weight_streaming_scratch_memory_size()?,
         })
     }
 
@@ -411,7 +411,7 @@ impl Engine {
     /// execution context) can be alive: TensorRT forbids the change otherwise. A budget above
     /// the streamable size is clamped to it, with a warning.
     pub fn set_weight_streaming_budget(&mut self, budget: WeightStreamingBudget) -> Result<()> {
-        self.apply_weight_streaming_budget(budget)
+        self.apply_weight_streaming_budget(budget, 0)
     }
 
     /// Sets a budget for the scope's lifetime and restores the previous one when the scope is
@@ -434,23 +434,25 @@ impl Engine {
         budget: WeightStreamingBudget,
     ) -> Result<WeightStreamingScope<'_>> {
         let previous = self.weight_streaming()?.budget;
-        self.apply_weight_streaming_budget(budget)?;
+        self.apply_weight_streaming_budget(budget, 0)?;
         Ok(WeightStreamingScope {
             engine: self,
             previous,
         })
     }
 
+    /// Applies `budget` when no more than `counted` sessions (the caller's own) are alive.
     pub(crate) fn apply_weight_streaming_budget(
         &self,
         budget: WeightStreamingBudget,
+        counted: usize,
     ) -> Result<()> {
         let info = self.weight_streaming()?;
         let live = self.live_sessions.load(Ordering::Acquire);
-        if live > 0 {
+        if live > counted {
             return Err(Error::EngineInUse {
                 engine: self.info.name.clone(),
-                live,
+                live: live - counted,
                 action: "changing the weight-streaming budget",
             });
         }
@@ -515,7 +517,7 @@ impl std::ops::Deref for WeightStreamingScope<'_> {
 impl Drop for WeightStreamingScope<'_> {
     fn drop(&mut self) {
         let previous = WeightStreamingBudget::Bytes(self.previous);
-        if let Err(error) = self.engine.apply_weight_streaming_budget(previous) {
+        if let Err(error) = self.engine.apply_weight_streaming_budget(previous, 0) {
             log::error!(
                 "restoring the weight-streaming budget of `{}`: {error}",
                 self.engine.name()

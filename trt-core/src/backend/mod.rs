@@ -234,17 +234,18 @@ pub trait EngineBackend: Send + Sync {
     /// TensorRT forbids this while any context of the engine is alive.
     fn set_weight_streaming_budget(&self, bytes: usize) -> Result<()>;
     /// `getWeightStreamingBudgetV2`.
-    fn weight_streaming_budget(&self) -> usize;
+    fn weight_streaming_budget(&self) -> Result<usize>;
     /// `getWeightStreamingAutomaticBudget`.
-    fn weight_streaming_automatic_budget(&self) -> usize;
+    fn weight_streaming_automatic_budget(&self) -> Result<usize>;
     /// `getWeightStreamingScratchMemorySize`.
-    fn weight_streaming_scratch_memory_size(&self) -> usize;
+    fn weight_streaming_scratch_memory_size(&self) -> Result<usize>;
     /// `serialize`: the plan bytes.
     fn serialize(&self) -> Result<Vec<u8>>;
 }
 
 /// An execution context (`IExecutionContext`). Tensors are named by their index in
-/// [`EngineInfo::tensors`], resolved once, so the hot path compares no strings.
+/// [`EngineInfo::tensors`], so backends never look names up (the session matches a run's
+/// input names against the engine's once per run, a handful of short string comparisons).
 pub trait ContextBackend: Send + Sync {
     /// `setOptimizationProfileAsync`.
     fn set_optimization_profile(

@@ -193,6 +193,7 @@ impl GraphCache {
 
     /// Also bound the device bytes held by cached entries (their I/O buffers, and their
     /// activation memory when the arena is not shared); the least recently used go first.
+    /// The session's one shared arena is not counted: it exists with or without entries.
     pub fn with_max_device_bytes(self, bytes: usize) -> GraphCache {
         self.map_config(|config| config.max_device_bytes = Some(bytes))
     }

@@ -17,6 +17,8 @@ use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::ThreadId;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 
 use super::abi::InterfaceInfo;
@@ -88,7 +90,6 @@ pub struct LogMark(u64);
 
 #[derive(Default)]
 struct MessageLog {
-    next_sequence: u64,
     recent: VecDeque<LogMessage>,
 }
 
@@ -98,10 +99,14 @@ pub struct Logger {
     /// Must stay the first field: TensorRT reads the vptr at offset 0.
     vptr: *const c_void,
     layout: LoggerLayout,
+    /// Sequence number of the next message: an atomic so that taking a mark, which every
+    /// checked FFI call does, takes no lock.
+    next_sequence: AtomicU64,
     messages: Mutex<MessageLog>,
 }
 
-// SAFETY: `vptr` points at an immutable static vtable; all mutable state is behind a mutex.
+// SAFETY: `vptr` points at an immutable static vtable; all mutable state is an atomic or behind
+// a mutex.
 unsafe impl Send for Logger {}
 // SAFETY: as above: shared access only reads the vptr or locks the mutex.
 unsafe impl Sync for Logger {}
@@ -127,6 +132,7 @@ impl Logger {
         Box::leak(Box::new(Logger {
             vptr,
             layout,
+            next_sequence: AtomicU64::new(0),
             messages: Mutex::new(MessageLog::default()),
         }))
     }
@@ -143,7 +149,7 @@ impl Logger {
 
     /// The current end of the message stream.
     pub fn mark(&self) -> LogMark {
-        LogMark(self.messages.lock().next_sequence)
+        LogMark(self.next_sequence.load(Ordering::Acquire))
     }
 
     /// Records a message as if TensorRT had logged it (also what the callback does).
@@ -153,8 +159,8 @@ impl Logger {
             return; // verbose output is voluminous and never quoted
         }
         let mut messages = self.messages.lock();
-        let sequence = messages.next_sequence;
-        messages.next_sequence += 1;
+        // Numbered under the lock, so the kept messages stay in sequence order.
+        let sequence = self.next_sequence.fetch_add(1, Ordering::AcqRel);
         if messages.recent.len() == KEPT_MESSAGES {
             messages.recent.pop_front();
         }

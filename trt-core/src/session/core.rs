@@ -66,6 +66,24 @@ pub(crate) struct SessionCore<'e> {
     safe_mode: bool,
     /// The runtime cache `settings` name, opened once (saved when its last user goes).
     runtime_cache: Option<RuntimeCache>,
+    /// Last: the engine counts the session until everything else is gone.
+    _registration: SessionRegistration<'e>,
+}
+
+/// Counts a session on its engine for as long as it lives.
+struct SessionRegistration<'e>(&'e Engine);
+
+impl<'e> SessionRegistration<'e> {
+    fn new(engine: &'e Engine) -> Self {
+        engine.session_started();
+        SessionRegistration(engine)
+    }
+}
+
+impl Drop for SessionRegistration<'_> {
+    fn drop(&mut self) {
+        self.0.session_ended();
+    }
 }
 
 impl<'e> SessionCore<'e> {
@@ -81,8 +99,11 @@ impl<'e> SessionCore<'e> {
                 builder.profile, info.name, info.num_profiles
             )));
         }
+        // Counted first, so that a budget change below can see whether another session exists;
+        // the guard uncounts it whatever happens next.
+        let registration = SessionRegistration::new(engine);
         if let Some(budget) = builder.weight_streaming {
-            engine.apply_weight_streaming_budget(budget)?;
+            engine.apply_weight_streaming_budget(budget, 1)?;
         }
         let settings = builder
             .settings
@@ -106,9 +127,8 @@ impl<'e> SessionCore<'e> {
             dynamic_allocation: false,
             safe_mode: builder.safe_mode,
             runtime_cache,
+            _registration: registration,
         };
-        // Counted from here, so Drop (which runs if anything below fails) evens it out.
-        engine.session_started();
         if let Some(cache) = builder.cache {
             core.attach_graphs(cache)?;
         }
@@ -872,7 +892,6 @@ impl Drop for SessionCore<'_> {
         if let Some(graphs) = &self.graphs {
             graphs.shared.state.lock().detach();
         }
-        self.engine.session_ended();
     }
 }
 

@@ -194,22 +194,22 @@ impl EngineBackend for SimEngine {
         Ok(())
     }
 
-    fn weight_streaming_budget(&self) -> usize {
-        self.shared.weights.lock().budget
+    fn weight_streaming_budget(&self) -> Result<usize> {
+        Ok(self.shared.weights.lock().budget)
     }
 
     /// The simulation's rule: half the streamable weights stay resident.
-    fn weight_streaming_automatic_budget(&self) -> usize {
-        self.shared.streamable_bytes() / 2
+    fn weight_streaming_automatic_budget(&self) -> Result<usize> {
+        Ok(self.shared.streamable_bytes() / 2)
     }
 
     /// The plan's `weight_streaming_scratch_bytes` while streaming is active, else 0.
-    fn weight_streaming_scratch_memory_size(&self) -> usize {
-        if self.shared.weight_streaming_active() {
+    fn weight_streaming_scratch_memory_size(&self) -> Result<usize> {
+        Ok(if self.shared.weight_streaming_active() {
             self.shared.plan.weight_streaming_scratch_bytes
         } else {
             0
-        }
+        })
     }
 
     fn serialize(&self) -> Result<Vec<u8>> {

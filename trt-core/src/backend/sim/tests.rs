@@ -770,29 +770,35 @@ fn weight_streaming_budget_rules() {
             mlp.engine.set_weight_streaming_budget(0),
             Err(Error::WeightStreamingUnsupported { .. })
         ));
-        assert_eq!(mlp.engine.weight_streaming_scratch_memory_size(), 0);
+        assert_eq!(
+            mlp.engine.weight_streaming_scratch_memory_size().unwrap(),
+            0
+        );
 
         let fixture = Fixture::new("streaming");
         let engine = &fixture.engine;
         let allocated = || fixture.platform.sim_device().stats().allocated_bytes;
         const MIB: usize = 1 << 20;
         assert_eq!(
-            engine.weight_streaming_budget(),
+            engine.weight_streaming_budget().unwrap(),
             6 * MIB,
             "streaming starts off"
         );
-        assert_eq!(engine.weight_streaming_automatic_budget(), 3 * MIB);
-        assert_eq!(engine.weight_streaming_scratch_memory_size(), 0);
+        assert_eq!(engine.weight_streaming_automatic_budget().unwrap(), 3 * MIB);
+        assert_eq!(engine.weight_streaming_scratch_memory_size().unwrap(), 0);
         assert_eq!(allocated(), 8 * MIB);
 
         engine.set_weight_streaming_budget(MIB).unwrap();
-        assert_eq!(engine.weight_streaming_budget(), MIB);
+        assert_eq!(engine.weight_streaming_budget().unwrap(), MIB);
         assert_eq!(allocated(), 3 * MIB, "2 MiB fixed plus the 1 MiB budget");
-        assert_eq!(engine.weight_streaming_scratch_memory_size(), 256 << 10);
+        assert_eq!(
+            engine.weight_streaming_scratch_memory_size().unwrap(),
+            256 << 10
+        );
 
         engine.set_weight_streaming_budget(100 * MIB).unwrap();
         assert_eq!(
-            engine.weight_streaming_budget(),
+            engine.weight_streaming_budget().unwrap(),
             6 * MIB,
             "clamped to the streamable size"
         );

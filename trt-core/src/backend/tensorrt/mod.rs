@@ -199,14 +199,6 @@ impl TensorRtEngine {
     pub fn ffi_engine(&self) -> &Engine {
         &self.shared.engine
     }
-
-    /// A value query whose trait signature has no error path: failures are logged and read 0.
-    fn logged_or_zero(&self, what: &str, value: Result<usize>) -> usize {
-        value.unwrap_or_else(|error| {
-            log::error!("engine `{}`: {what}: {error}", self.shared.info.name);
-            0
-        })
-    }
 }
 
 impl EngineBackend for TensorRtEngine {
@@ -263,25 +255,16 @@ impl EngineBackend for TensorRtEngine {
         self.shared.engine.set_weight_streaming_budget(bytes)
     }
 
-    fn weight_streaming_budget(&self) -> usize {
-        self.logged_or_zero(
-            "getWeightStreamingBudgetV2",
-            self.shared.engine.weight_streaming_budget(),
-        )
+    fn weight_streaming_budget(&self) -> Result<usize> {
+        self.shared.engine.weight_streaming_budget()
     }
 
-    fn weight_streaming_automatic_budget(&self) -> usize {
-        self.logged_or_zero(
-            "getWeightStreamingAutomaticBudget",
-            self.shared.engine.weight_streaming_automatic_budget(),
-        )
+    fn weight_streaming_automatic_budget(&self) -> Result<usize> {
+        self.shared.engine.weight_streaming_automatic_budget()
     }
 
-    fn weight_streaming_scratch_memory_size(&self) -> usize {
-        self.logged_or_zero(
-            "getWeightStreamingScratchMemorySize",
-            self.shared.engine.weight_streaming_scratch_memory_size(),
-        )
+    fn weight_streaming_scratch_memory_size(&self) -> Result<usize> {
+        self.shared.engine.weight_streaming_scratch_memory_size()
     }
 
     fn serialize(&self) -> Result<Vec<u8>> {
