@@ -72,13 +72,13 @@ impl Case {
         let inputs = shapes
             .into_iter()
             .map(|(name, shape)| {
-                let dtype = info
-                    .tensor(&name)
-                    .map(|tensor| tensor.dtype)
-                    .ok_or_else(|| {
-                        CliError::new(format!("engine `{}` has no input `{name}`", info.name))
-                    })?;
-                Ok((name, HostTensor::zeros(dtype, shape)?))
+                let tensor = info.tensor(&name).ok_or_else(|| {
+                    CliError::new(format!("engine `{}` has no input `{name}`", info.name))
+                })?;
+                // Checked before allocating: a shape outside the profile is a short error, not
+                // a huge allocation.
+                tensor.check_input(0, tensor.dtype, &shape)?;
+                Ok((name, HostTensor::zeros(tensor.dtype, shape)?))
             })
             .collect::<Result<Vec<_>, CliError>>()?;
         Ok(Case {

@@ -498,6 +498,10 @@ impl RuntimeCache {
     ///
     /// [`Error::InvalidConfig`] for a cache bound to no file; [`Error::Io`] when locking,
     /// reading or writing fails; a backend error when serializing fails.
+    ///
+    /// With TensorRT-RTX, save while no session using the cache is running: whether the
+    /// library's `serialize` tolerates a concurrent enqueue that compiles kernels into the
+    /// cache is not documented. (The automatic save on drop satisfies this by construction.)
     pub fn save(&self) -> Result<()> {
         match self.shared.file.get() {
             Some(file) => self.shared.save_to_file(file),

@@ -346,6 +346,66 @@ impl TensorInfo {
     pub fn is_input(&self) -> bool {
         self.mode == TensorIoMode::Input
     }
+
+    /// Checks that an input of `dtype` and `shape` fits this tensor: data type, rank, static
+    /// dimensions and the range of optimization profile `profile`. The errors name the tensor
+    /// and give the expected and the found value.
+    ///
+    /// ```
+    /// use trt_core::{DataType, Error, ProfileShapes, Shape, TensorInfo, TensorIoMode};
+    /// let shape = |dims: &[i64]| Shape::new(dims).unwrap();
+    /// let x = TensorInfo {
+    ///     name: "x".into(),
+    ///     mode: TensorIoMode::Input,
+    ///     dtype: DataType::F32,
+    ///     shape: shape(&[-1, 4]),
+    ///     profiles: vec![ProfileShapes { min: shape(&[1, 4]), opt: shape(&[2, 4]), max: shape(&[8, 4]) }],
+    /// };
+    /// assert!(x.check_input(0, DataType::F32, &shape(&[3, 4])).is_ok());
+    /// assert!(matches!(x.check_input(0, DataType::F32, &shape(&[9, 4])), Err(Error::ShapeOutOfProfile { .. })));
+    /// ```
+    pub fn check_input(&self, profile: usize, dtype: DataType, shape: &Shape) -> Result<()> {
+        if dtype != self.dtype {
+            return Err(Error::DataTypeMismatch {
+                tensor: self.name.clone(),
+                expected: self.dtype,
+                found: dtype,
+            });
+        }
+        if shape.rank() != self.shape.rank() {
+            return Err(Error::RankMismatch {
+                tensor: self.name.clone(),
+                expected: self.shape.rank(),
+                found: shape.rank(),
+                pattern: self.shape,
+                shape: *shape,
+            });
+        }
+        for (axis, (&expected, &found)) in self.shape.dims().iter().zip(shape.dims()).enumerate() {
+            if expected != -1 && expected != found {
+                return Err(Error::StaticDimMismatch {
+                    tensor: self.name.clone(),
+                    axis,
+                    expected,
+                    found,
+                    pattern: self.shape,
+                    shape: *shape,
+                });
+            }
+        }
+        if let Some(range) = self.profiles.get(profile) {
+            if !range.contains(shape) {
+                return Err(Error::ShapeOutOfProfile {
+                    tensor: self.name.clone(),
+                    profile,
+                    min: range.min,
+                    max: range.max,
+                    found: *shape,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which TensorRT build produced (or can run) an engine.

@@ -67,17 +67,7 @@ impl LibraryReport {
 }
 
 /// The flavor a library's file name says (for files that do not load).
-pub fn flavor_from_file_name(name: &str) -> Flavor {
-    if name.starts_with("libtensorrt_rtx") {
-        Flavor::Rtx
-    } else if name.starts_with("libnvinfer_lean") {
-        Flavor::Lean
-    } else if name.starts_with("libnvinfer_dispatch") {
-        Flavor::Dispatch
-    } else {
-        Flavor::Standard
-    }
-}
+pub use trt_core::ffi::loader::flavor_from_file_name;
 
 /// Searches like `Runtime::auto()` does, trying every candidate.
 pub fn search() -> LibraryReport {

@@ -282,7 +282,23 @@ fn flavor_from_name(path: &Path, version: u32) -> Flavor {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if (1..100_000).contains(&version) || name.starts_with("libtensorrt_rtx") && version == 0 {
+    if (1..100_000).contains(&version) {
+        Flavor::Rtx
+    } else {
+        flavor_from_file_name(&name)
+    }
+}
+
+/// The flavor a TensorRT library's file name says (`libtensorrt_rtx*`, `libnvinfer_lean*`,
+/// `libnvinfer_dispatch*`, else standard): what can be told without loading it.
+///
+/// ```
+/// use trt_core::ffi::loader::flavor_from_file_name;
+/// use trt_core::Flavor;
+/// assert_eq!(flavor_from_file_name("libnvinfer_lean.so.11"), Flavor::Lean);
+/// ```
+pub fn flavor_from_file_name(name: &str) -> Flavor {
+    if name.starts_with("libtensorrt_rtx") {
         Flavor::Rtx
     } else if name.starts_with("libnvinfer_lean") {
         Flavor::Lean

@@ -240,7 +240,13 @@ pub(crate) struct RuntimeCacheInner {
     runtime: Arc<RuntimeInner>,
 }
 
-// SAFETY: every call on the cache object is made under `calls`.
+// SAFETY: every call we make on the cache object is made under `calls`, and the object is
+// deleted once, by the last owner. TensorRT-RTX itself shares one cache between the contexts
+// (and engines) whose configs hold it, as NVIDIA's own runtimes do; its use of the cache inside
+// their enqueues is TensorRT's internal concern. Whether `serialize` may run while another
+// thread's enqueue compiles kernels into the cache is not documented: `RuntimeCache::save`
+// says so, and the automatic save runs when the last handle, held by every session using the
+// cache, is dropped, so after those sessions are gone.
 unsafe impl Send for RuntimeCacheInner {}
 // SAFETY: as above.
 unsafe impl Sync for RuntimeCacheInner {}

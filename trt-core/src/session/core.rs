@@ -297,7 +297,7 @@ impl<'e> SessionCore<'e> {
             .iter()
             .position(|&index| index == tensor_index)
             .unwrap_or(0);
-        check_dtype_and_shape(tensor, self.profile, dtype, shape)?;
+        tensor.check_input(self.profile, dtype, shape)?;
         Ok(position)
     }
 
@@ -1041,53 +1041,4 @@ fn output_capacity(
         Some(bytes) => Ok(bytes),
         None => context.max_output_size(index),
     }
-}
-
-/// Checks dtype, rank, static dimensions and profile range of one input.
-pub(crate) fn check_dtype_and_shape(
-    tensor: &TensorInfo,
-    profile: usize,
-    dtype: DataType,
-    shape: &Shape,
-) -> Result<()> {
-    if dtype != tensor.dtype {
-        return Err(Error::DataTypeMismatch {
-            tensor: tensor.name.clone(),
-            expected: tensor.dtype,
-            found: dtype,
-        });
-    }
-    if shape.rank() != tensor.shape.rank() {
-        return Err(Error::RankMismatch {
-            tensor: tensor.name.clone(),
-            expected: tensor.shape.rank(),
-            found: shape.rank(),
-            pattern: tensor.shape,
-            shape: *shape,
-        });
-    }
-    for (axis, (&expected, &found)) in tensor.shape.dims().iter().zip(shape.dims()).enumerate() {
-        if expected != -1 && expected != found {
-            return Err(Error::StaticDimMismatch {
-                tensor: tensor.name.clone(),
-                axis,
-                expected,
-                found,
-                pattern: tensor.shape,
-                shape: *shape,
-            });
-        }
-    }
-    if let Some(range) = tensor.profiles.get(profile) {
-        if !range.contains(shape) {
-            return Err(Error::ShapeOutOfProfile {
-                tensor: tensor.name.clone(),
-                profile,
-                min: range.min,
-                max: range.max,
-                found: *shape,
-            });
-        }
-    }
-    Ok(())
 }
