@@ -366,7 +366,7 @@ fn bench_draws_a_progress_bar_and_reports_bad_shapes() {
     assert_one_line_error(
         &outside,
         1,
-        "eager run with x=[100, 16]: tensor `x`: shape [100, 16] is outside optimization profile 0",
+        "tensor `x`: shape [100, 16] is outside optimization profile 0",
     );
     let unknown = trt(&["bench", &plan, "--shapes", "c=1x4"]);
     assert_one_line_error(
