@@ -91,6 +91,7 @@ fn cuda_graphs_and_pre_allocated_outputs_carry_over_to_typed_sessions() {
         .session()
         .with_cudagraphs(GraphCache::new(2))
         .with_pre_allocated_outputs()
+        .with_safe_mode()
         .build()
         .unwrap();
     for batch in [1, 3, 1, 3] {
@@ -105,6 +106,11 @@ fn cuda_graphs_and_pre_allocated_outputs_carry_over_to_typed_sessions() {
     }
     let metrics = graphs.graph_cache().metrics();
     assert_eq!((metrics.captures, metrics.hits), (2, 2));
+    assert_eq!(
+        sim.memory().make_current_calls,
+        4,
+        "safe mode bound before each run"
+    );
     // Bypassing the cache for one call still returns typed outputs.
     let pixels = images(1);
     let inputs = DetectorInputs {

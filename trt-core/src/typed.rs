@@ -776,6 +776,11 @@ impl<'e, Mo: TypedModel, M: SessionMode, O: OutputPolicy> TypedSessionBuilder<'e
         self.map(|builder| builder.with_runtime_settings(settings))
     }
 
+    /// See [`SessionBuilder::with_safe_mode`].
+    pub fn with_safe_mode(self) -> Self {
+        self.map(SessionBuilder::with_safe_mode)
+    }
+
     /// Creates the session.
     pub fn build(self) -> Result<TypedSession<'e, Mo, M, O>> {
         Ok(TypedSession {

@@ -9,6 +9,7 @@
 //! fail (null), which fails the enqueue with a typed error.
 
 use super::abi::StaticVtable;
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -72,15 +73,15 @@ impl OutputAllocatorObject {
     }
 }
 
-/// The name TensorRT passed, or the one the allocator was attached to.
-fn tensor_name(this: &OutputAllocatorObject, name: *const c_char) -> String {
+/// The name TensorRT passed, or the one the allocator was attached to. Borrowed (no
+/// allocation inside the callback) unless the name is not UTF-8.
+fn tensor_name<'a>(this: &'a OutputAllocatorObject, name: *const c_char) -> Cow<'a, str> {
     if name.is_null() {
-        return this.tensor.clone();
+        return Cow::Borrowed(&this.tensor);
     }
-    // SAFETY: TensorRT passes a NUL-terminated tensor name valid for the call.
-    unsafe { CStr::from_ptr(name) }
-        .to_string_lossy()
-        .into_owned()
+    // SAFETY: TensorRT passes a NUL-terminated tensor name valid for the duration of the call,
+    // which is as long as the returned value is used.
+    unsafe { CStr::from_ptr(name) }.to_string_lossy()
 }
 
 unsafe extern "C" fn reallocate_output_async(
