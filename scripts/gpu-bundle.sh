@@ -5,6 +5,10 @@
 # Usage: scripts/gpu-bundle.sh [--with-lean] [TEST...]   (default: every tests/gpu_*.rs and the
 # bench binary). --with-lean adds the TensorRT lean wheel (43 MB) to create the real lean
 # runtime on the GPU; files stay on the GPU machine while it is warm, so once is enough.
+# tests/gpu_rtx.rs needs the TensorRT-RTX wheel (95 MB), over one call's 64 MiB: split it
+# (`split -b 48M`) into two carried folders, copy both halves to /tmp in two calls, `cat` them
+# together, unzip, and run bin/gpu_rtx with TRT_RTX_LIBRARY and TRT_RTX_PLAN
+# (target/trt-fixtures/rtx-tiny.plan, built by tests/ffi_builder.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=.gpu-bundle
