@@ -119,3 +119,19 @@ fn an_illegal_operation_fails_the_capture_and_the_stream_recovers() {
         device.free(ptr);
     }
 }
+
+#[test]
+fn a_native_runtime_without_a_driver_or_device_is_a_typed_error() {
+    match trt::Runtime::native(0) {
+        Ok(runtime) => assert!(!runtime.is_simulated()),
+        Err(error) => assert!(
+            matches!(
+                error,
+                Error::BackendUnavailable(_) | Error::Cuda { .. } | Error::LibraryNotFound { .. }
+            ),
+            "{error}"
+        ),
+    }
+    // No machine here has 4096 GPUs: always an error, never a panic.
+    assert!(trt::Runtime::native(4096).is_err());
+}

@@ -35,13 +35,26 @@ impl Runtime {
     /// Real TensorRT and CUDA when both are found; otherwise the host simulation, with
     /// [`Runtime::fallback_reason`] saying why.
     pub fn auto() -> Runtime {
-        match native_platform() {
+        match native_platform(0) {
             Ok(platform) => Runtime::with_platform(platform),
             Err(error) => Runtime {
                 platform: SimPlatform::new(SimConfig::default()),
                 fallback_reason: Some(error.to_string()),
             },
         }
+    }
+
+    /// Real TensorRT and CUDA on device `ordinal` (one runtime per GPU: sessions of engines
+    /// loaded through it run there). A typed error when the driver, the device or TensorRT is
+    /// missing.
+    ///
+    /// ```no_run
+    /// use trt_core::Runtime;
+    /// let (gpu0, gpu1) = (Runtime::native(0)?, Runtime::native(1)?);
+    /// # Ok::<(), trt_core::Error>(())
+    /// ```
+    pub fn native(ordinal: usize) -> Result<Runtime> {
+        native_platform(ordinal).map(Runtime::with_platform)
     }
 
     /// The host simulation with default settings (4 GiB of simulated device memory).
@@ -102,11 +115,11 @@ impl Runtime {
     }
 }
 
-/// The real TensorRT + CUDA platform on device 0, when this machine has both. The CUDA
+/// The real TensorRT + CUDA platform on device `ordinal`, when this machine has both. The CUDA
 /// driver is probed first (a machine without it is answered, not crashed), then TensorRT is
 /// discovered (explicit path variable, loader path, pip installs).
-fn native_platform() -> Result<Arc<dyn PlatformBackend>> {
-    let device = CudaDevice::new(0)?;
+fn native_platform(ordinal: usize) -> Result<Arc<dyn PlatformBackend>> {
+    let device = CudaDevice::new(ordinal)?;
     let platform = TensorRtPlatform::discover(device)?;
     Ok(platform)
 }
