@@ -213,7 +213,15 @@ fn run_oracle(include_dir: &Path, work_dir: &Path) -> OracleOutput {
 }
 
 /// Differences between an oracle run and the Rust table of the same version.
-fn compare_with_tables(label: &str, output: &OracleOutput) -> Vec<String> {
+/// Classes added to `Method::ALL` after the TensorRT 10.x/11.0/11.1 oracle runs were recorded
+/// (those headers are not at hand to re-record). A recorded run that lacks their keys is not a
+/// difference: their TensorRT 10.x/11.0/11.1 slots are checked against the measured reference
+/// table instead (`trt10_tables_match_the_measured_reference_table`, which has `allocate`,
+/// `deallocate`, `allocateAsync` and `deallocateAsync` of `IGpuAllocator` for every column). The
+/// shipped header families always print every key.
+const ADDED_AFTER_RECORDING: &[&str] = &["nvinfer1::IGpuAllocator"];
+
+fn compare_with_tables(label: &str, output: &OracleOutput, recorded: bool) -> Vec<String> {
     let table = SlotTable::for_version(output.version).unwrap_or_else(|error| {
         panic!(
             "{label}: no Rust table for version {}: {error}",
@@ -232,6 +240,9 @@ fn compare_with_tables(label: &str, output: &OracleOutput) -> Vec<String> {
     for &method in Method::ALL {
         let key = format!("{method:?}");
         let Some(&measured) = output.slots.get(&key) else {
+            if recorded && ADDED_AFTER_RECORDING.contains(&method.cpp_class()) {
+                continue;
+            }
             differences.push(format!("{label}: oracle printed nothing for {key}"));
             continue;
         };
@@ -310,7 +321,7 @@ fn oracle_matches_rust_tables_for_every_shipped_header_family() {
     let mut differences = Vec::new();
     for (family, name) in families.iter().zip(&names) {
         let output = run_oracle(family, &common::fixtures().join("oracle").join(name));
-        differences.extend(compare_with_tables(name, &output));
+        differences.extend(compare_with_tables(name, &output, false));
     }
     assert!(
         differences.is_empty(),
@@ -367,6 +378,7 @@ fn recorded_oracle_runs_on_trt_10_and_early_11_headers_match_rust_tables() {
         differences.extend(compare_with_tables(
             &path.file_name().unwrap().to_string_lossy(),
             &output,
+            true,
         ));
     }
     assert!(

@@ -388,6 +388,11 @@ public:
         {
             record("ERROR engine deleted while %d execution context(s) are alive", mLiveContexts.load());
         }
+        if (mGpuAllocator != nullptr && mGpuMemory != nullptr)
+        {
+            bool freed = mGpuAllocator->deallocateAsync(mGpuMemory, nullptr);
+            record("IGpuAllocator::deallocateAsync memory=%p -> %s", mGpuMemory, freed ? "true" : "false");
+        }
         for (StandInLayer const& layer : mLayers)
         {
             standin_weights_free(const_cast<float*>(layer.weights));
@@ -802,6 +807,10 @@ public:
     std::vector<StandInLayer> mLayers;
     int64_t mBudget{0};
     std::atomic<int> mLiveContexts{0};
+    // The runtime's GPU allocator (when one was set) and the engine memory it returned, released
+    // through it when the engine is deleted.
+    IGpuAllocator* mGpuAllocator{nullptr};
+    void* mGpuMemory{nullptr};
 };
 using EngineWrapper = Wrapper<ICudaEngine, StandInEngine>;
 
@@ -1361,9 +1370,37 @@ public:
                 rtx ? "TensorRT-RTX" : "standard TensorRT");
             return nullptr;
         }
+        void* engineMemory = nullptr;
+        if (mGpuAllocator != nullptr)
+        {
+            // Exercise every slot of the user's allocator: a scratch block through the deprecated
+            // synchronous calls (and an attempt to grow it), then the engine's weight memory.
+            void* scratch = mGpuAllocator->allocate(64, 256, 0);
+            record("IGpuAllocator::allocate size=64 alignment=256 flags=0 -> %s", scratch == nullptr ? "null" : "set");
+            if (scratch != nullptr)
+            {
+                void* grown = mGpuAllocator->reallocate(scratch, 256, 128);
+                record("IGpuAllocator::reallocate size=128 alignment=256 -> %s",
+                    grown == nullptr ? "null" : (grown == scratch ? "same" : "moved"));
+                void* current = grown == nullptr ? scratch : grown;
+                bool freed = mGpuAllocator->deallocate(current);
+                record("IGpuAllocator::deallocate -> %s", freed ? "true" : "false");
+            }
+            uint64_t weights = static_cast<uint64_t>(plan.weightBytes());
+            engineMemory = mGpuAllocator->allocateAsync(weights, 256, 0, nullptr);
+            record("IGpuAllocator::allocateAsync size=%" PRIu64 " alignment=256 flags=0 -> %p", weights, engineMemory);
+            if (engineMemory == nullptr)
+            {
+                say(mLogger, ILogger::Severity::kERROR,
+                    "IRuntime::deserializeCudaEngine: the GPU allocator refused %" PRIu64 " bytes of weights", weights);
+                return nullptr;
+            }
+        }
         std::vector<uint8_t> bytes(static_cast<uint8_t const*>(blob), static_cast<uint8_t const*>(blob) + size);
         int id = gNextId++;
         auto impl = new StandInEngine(mLogger, std::move(plan), std::move(bytes));
+        impl->mGpuAllocator = mGpuAllocator;
+        impl->mGpuMemory = engineMemory;
         auto wrapper = new EngineWrapper(impl, "ICudaEngine", id);
         impl->mWrapper = wrapper;
         record("new ICudaEngine#%d", id);
@@ -1393,6 +1430,13 @@ public:
     void setGpuAllocator(IGpuAllocator* allocator) noexcept override
     {
         record("IRuntime::setGpuAllocator allocator=%s", allocator == nullptr ? "null" : "set");
+        if (allocator != nullptr)
+        {
+            InterfaceInfo info = allocator->getInterfaceInfo();
+            record("IGpuAllocator::getInterfaceInfo -> %s %d.%d language=%d", text(info.kind).c_str(), info.major,
+                info.minor, static_cast<int>(allocator->getAPILanguage()));
+        }
+        mGpuAllocator = allocator;
     }
     void setErrorRecorder(IErrorRecorder*) noexcept override
     {
@@ -1511,6 +1555,7 @@ public:
 private:
     ILogger* mLogger;
     int32_t mMaxThreads{1};
+    IGpuAllocator* mGpuAllocator{nullptr};
 };
 using RuntimeWrapper = Wrapper<IRuntime, StandInRuntime>;
 

@@ -20,6 +20,7 @@ mod abi;
 pub mod builder;
 pub mod context;
 pub mod engine;
+pub mod gpu_allocator;
 pub mod host_memory;
 pub mod loader;
 pub mod logger;

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::abi::{vcall, ApiObject};
 use super::engine::Engine;
+use super::gpu_allocator::{GpuAllocatorHandler, GpuAllocatorObject};
 use super::loader::TensorRtLibrary;
 use super::slots::Method;
 use crate::error::{Error, Result};
@@ -19,6 +20,13 @@ pub(crate) struct RuntimeInner {
     pub(crate) library: Arc<TensorRtLibrary>,
     /// `IRuntime` is not documented as thread-safe: calls on it are serialised.
     calls: Mutex<()>,
+    /// Every GPU allocator set on the runtime, in order. TensorRT keeps raw pointers to them
+    /// (engines free their memory through the allocator that was current when they were
+    /// created), so they are kept until this struct is dropped: `Drop::drop` deletes the runtime
+    /// object before the fields (and so these objects) are dropped, after every engine.
+    /// Boxed so each keeps its address when the vector grows.
+    #[allow(clippy::vec_box)]
+    gpu_allocators: Mutex<Vec<Box<GpuAllocatorObject>>>,
 }
 
 // SAFETY: the runtime object is only used under `calls` (or, for deletion, by the last owner),
@@ -60,6 +68,7 @@ impl Runtime {
                 object,
                 library: library.clone(),
                 calls: Mutex::new(()),
+                gpu_allocators: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -133,6 +142,32 @@ impl Runtime {
                 format!("refused {threads} threads")
             }))
         }
+    }
+
+    /// `setGpuAllocator`: TensorRT takes the device memory of engines deserialized from now on
+    /// (and frees it when they are deleted) through `handler`, called from TensorRT's threads.
+    ///
+    /// The Rust `IGpuAllocator` object is owned by this runtime (shared by its clones and
+    /// engines) and lives until the runtime object is deleted; a later call replaces the
+    /// allocator for new engines but keeps the earlier ones alive for the engines that use them.
+    pub fn set_gpu_allocator(&self, handler: Arc<dyn GpuAllocatorHandler>) -> Result<()> {
+        let slot = self.inner.library.slot(Method::RuntimeSetGpuAllocator)?;
+        let object = GpuAllocatorObject::new(handler);
+        let _calls = self.inner.calls.lock();
+        let mut allocators = self.inner.gpu_allocators.lock();
+        // SAFETY: live runtime; slot is `void setGpuAllocator(IGpuAllocator*) noexcept`; the
+        // object is boxed (stable address) and kept in `gpu_allocators` until after the runtime
+        // object is deleted, so TensorRT's pointer stays valid for as long as it can use it.
+        unsafe {
+            vcall!(
+                self.inner.object,
+                slot,
+                fn(*mut c_void) -> (),
+                object.as_ptr()
+            )
+        };
+        allocators.push(object);
+        Ok(())
     }
 
     /// `getMaxThreads`.

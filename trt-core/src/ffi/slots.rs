@@ -17,6 +17,10 @@
 //! slots moved in 11.0 / RTX 1.5, the others did not, and `VBuilderConfig::addOptimizationProfile`
 //! is 25 in TensorRT 10 but 23 in every RTX version and in TensorRT 11.
 //!
+//! `IGpuAllocator` (implemented in Rust by [`super::gpu_allocator`]) has one layout in every
+//! family: `0 getAPILanguage, 1 getInterfaceInfo, 2-3 destructors, 4 allocate` (deprecated),
+//! `5 reallocate, 6 deallocate` (deprecated), `7 allocateAsync, 8 deallocateAsync`.
+//!
 //! Every slot here is checked by the slot oracle (`tests/ffi_slot_oracle.rs`): a C++ program
 //! generated from [`Method::ALL`] and compiled with g++ against NVIDIA's headers prints the
 //! slot of each method through the Itanium pointer-to-member encoding, and the test fails on
@@ -290,6 +294,14 @@ methods! {
     OutputAllocatorReallocateOutput => "IOutputAllocator" "nvinfer1::IOutputAllocator"::"reallocateOutput", "void*", "(char const*, void*, uint64_t, uint64_t)", "noexcept";
     OutputAllocatorReallocateOutputAsync => "IOutputAllocator" "nvinfer1::IOutputAllocator"::"reallocateOutputAsync", "void*", "(char const*, void*, uint64_t, uint64_t, cudaStream_t)", "";
     OutputAllocatorNotifyShape => "IOutputAllocator" "nvinfer1::IOutputAllocator"::"notifyShape", "void", "(char const*, nvinfer1::Dims const&)", "noexcept";
+
+    GpuAllocatorGetApiLanguage => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"getAPILanguage", "nvinfer1::APILanguage", "()", "const noexcept";
+    GpuAllocatorGetInterfaceInfo => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"getInterfaceInfo", "nvinfer1::InterfaceInfo", "()", "const noexcept";
+    GpuAllocatorAllocate => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"allocate", "void*", "(uint64_t, uint64_t, nvinfer1::AllocatorFlags)", "noexcept";
+    GpuAllocatorReallocate => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"reallocate", "void*", "(void*, uint64_t, uint64_t)", "noexcept";
+    GpuAllocatorDeallocate => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"deallocate", "bool", "(void*)", "noexcept";
+    GpuAllocatorAllocateAsync => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"allocateAsync", "void*", "(uint64_t, uint64_t, nvinfer1::AllocatorFlags, cudaStream_t)", "noexcept";
+    GpuAllocatorDeallocateAsync => "IGpuAllocator" "nvinfer1::IGpuAllocator"::"deallocateAsync", "bool", "(void*, cudaStream_t)", "noexcept";
 }
 
 /// The slot numbers of one library, chosen at load time.
@@ -391,6 +403,13 @@ fn trt10_slot(minor: u32, method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => (4, 0),
         OutputAllocatorReallocateOutputAsync => (5, 0),
         OutputAllocatorNotifyShape => (6, 0),
+        GpuAllocatorGetApiLanguage => (0, 0),
+        GpuAllocatorGetInterfaceInfo => (1, 0),
+        GpuAllocatorAllocate => (4, 0),
+        GpuAllocatorReallocate => (5, 0),
+        GpuAllocatorDeallocate => (6, 0),
+        GpuAllocatorAllocateAsync => (7, 0),
+        GpuAllocatorDeallocateAsync => (8, 0),
         BuilderCreateBuilderConfig => (7, 0),
         BuilderCreateNetworkV2 => (8, 0),
         BuilderCreateOptimizationProfile => (9, 0),
@@ -477,6 +496,13 @@ fn trt11_slot(method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => 4,
         OutputAllocatorReallocateOutputAsync => 5,
         OutputAllocatorNotifyShape => 6,
+        GpuAllocatorGetApiLanguage => 0,
+        GpuAllocatorGetInterfaceInfo => 1,
+        GpuAllocatorAllocate => 4,
+        GpuAllocatorReallocate => 5,
+        GpuAllocatorDeallocate => 6,
+        GpuAllocatorAllocateAsync => 7,
+        GpuAllocatorDeallocateAsync => 8,
         BuilderCreateBuilderConfig => 5,
         BuilderCreateNetworkV2 => 6,
         BuilderCreateOptimizationProfile => 7,
@@ -561,6 +587,13 @@ fn rtx13_slot(method: Method) -> Option<u16> {
         OutputAllocatorReallocateOutput => return None,
         OutputAllocatorReallocateOutputAsync => 4,
         OutputAllocatorNotifyShape => 5,
+        GpuAllocatorGetApiLanguage => 0,
+        GpuAllocatorGetInterfaceInfo => 1,
+        GpuAllocatorAllocate => 4,
+        GpuAllocatorReallocate => 5,
+        GpuAllocatorDeallocate => 6,
+        GpuAllocatorAllocateAsync => 7,
+        GpuAllocatorDeallocateAsync => 8,
         BuilderCreateBuilderConfig => 7,
         BuilderCreateNetworkV2 => 8,
         BuilderCreateOptimizationProfile => 9,
